@@ -1,0 +1,1 @@
+export const sdkVersion: string = '0.1.0';

@@ -1,0 +1,112 @@
+// Shared contract between the Raft core (no I/O), its durable storage and its transport.
+// Shaped after go.etcd.io/raft: the core consumes ticks and messages and hands back a Ready
+// describing what to persist, what to send and what to apply, in that order.
+
+/** Member identity: a stable string (in Kubernetes, the zone's member name, e.g. "backups-dc3"). */
+export type MemberId = string;
+
+export type EntryType = 'normal' | 'conf-change' | 'noop';
+
+export interface Entry {
+  readonly term: number;
+  readonly index: number;
+  readonly type: EntryType;
+  /** Opaque command bytes for 'normal'; an encoded ConfChange for 'conf-change'; empty for 'noop'. */
+  readonly data: Uint8Array;
+}
+
+/** Must reach stable storage before any message that depends on it is sent. */
+export interface HardState {
+  readonly term: number;
+  readonly vote: MemberId | null;
+  readonly commit: number;
+}
+
+/** Voters decide; learners receive the log but neither vote nor count towards a quorum. */
+export interface Membership {
+  readonly voters: readonly MemberId[];
+  readonly learners: readonly MemberId[];
+}
+
+export type ConfChange =
+  | { readonly kind: 'add-learner'; readonly member: MemberId }
+  | { readonly kind: 'promote'; readonly member: MemberId }
+  | { readonly kind: 'remove'; readonly member: MemberId };
+
+export interface SnapshotMetadata {
+  readonly index: number;
+  readonly term: number;
+  readonly membership: Membership;
+}
+
+export interface Snapshot {
+  readonly metadata: SnapshotMetadata;
+  /** The state machine's own serialisation at metadata.index. */
+  readonly data: Uint8Array;
+}
+
+export type MessageType =
+  | 'pre-vote'
+  | 'pre-vote-response'
+  | 'vote'
+  | 'vote-response'
+  | 'append'
+  | 'append-response'
+  | 'heartbeat'
+  | 'heartbeat-response'
+  | 'snapshot'
+  | 'snapshot-response'
+  | 'timeout-now'
+  | 'read-index'
+  | 'read-index-response'
+  | 'propose';
+
+export interface Message {
+  readonly type: MessageType;
+  readonly from: MemberId;
+  readonly to: MemberId;
+  readonly term: number;
+  /** append: index/term of the entry preceding `entries`; vote: candidate's last log index/term. */
+  readonly index?: number;
+  readonly logTerm?: number;
+  readonly entries?: readonly Entry[];
+  readonly commit?: number;
+  readonly snapshot?: Snapshot;
+  /** Responses: rejection plus a hint for fast conflict backtracking. */
+  readonly reject?: boolean;
+  readonly rejectHint?: number;
+  readonly hintTerm?: number;
+  /** ReadIndex / heartbeat correlation. */
+  readonly context?: Uint8Array;
+}
+
+/** What the caller must do, in order: persist (hardState, entries, snapshot), then send, then apply. */
+export interface Ready {
+  readonly hardState?: HardState;
+  /** Entries to append durably; may overwrite a conflicting tail starting at entries[0].index. */
+  readonly entries: readonly Entry[];
+  readonly snapshot?: Snapshot;
+  readonly messages: readonly Message[];
+  readonly committedEntries: readonly Entry[];
+  /** Linearizable reads whose read index has been confirmed by a quorum. */
+  readonly readStates: readonly { readonly index: number; readonly context: Uint8Array }[];
+  readonly softState?: { readonly leader: MemberId | null; readonly role: Role };
+}
+
+export type Role = 'follower' | 'pre-candidate' | 'candidate' | 'leader' | 'learner';
+
+/** The replicated application (the escrow service plugs in here). */
+export interface StateMachine {
+  /** Called once per committed normal entry, strictly in log order. */
+  apply(entry: Entry): Promise<Uint8Array> | Uint8Array;
+  snapshot(): Promise<Uint8Array> | Uint8Array;
+  restore(data: Uint8Array): Promise<void> | void;
+}
+
+/** Proves a peer message came from a configured member (the vault plugs in HSM identity keys). */
+export interface Authenticator {
+  /** Signs an outgoing message body; the result travels with it. */
+  sign(from: MemberId, body: Uint8Array): Promise<Uint8Array> | Uint8Array;
+  /** True only when `signature` over `body` is by the configured member `from`. */
+  verify(from: MemberId, body: Uint8Array, signature: Uint8Array): Promise<boolean> | boolean;
+}

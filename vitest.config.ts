@@ -1,0 +1,15 @@
+import { defineConfig } from 'vitest/config';
+
+// One project per workspace so `vitest run --project sdk` runs a single component's tests.
+// The cluster tier (test/cluster) is a separate project: it needs the Go-built control plane.
+export default defineConfig({
+  test: {
+    projects: [
+      { test: { name: 'sdk', include: ['sdk/src/**/*.test.ts'] } },
+      { test: { name: 'vault-node', include: ['vault-node/src/**/*.test.ts'] } },
+      { test: { name: 'directory-node', include: ['directory-node/src/**/*.test.ts'] } },
+      { test: { name: 'operator', include: ['operator/src/**/*.test.ts'] } },
+      { test: { name: 'integration', include: ['test/integration/**/*.test.ts'], testTimeout: 120_000 } },
+    ],
+  },
+});
