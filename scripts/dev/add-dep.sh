@@ -10,4 +10,4 @@ npm install "$@"
 exec 8>/tmp/keyfleet-git.lock
 flock 8
 git add package.json package-lock.json */package.json
-git commit -m "deps: npm install $*" -- package.json package-lock.json */package.json
+KEYFLEET_SHARED_TREE_OK=1 git commit -m "deps: npm install $*" -- package.json package-lock.json */package.json
