@@ -6,6 +6,10 @@
 export type MemberId = string;
 
 export type EntryType = 'normal' | 'conf-change' | 'noop';
+// A 'conf-change' entry's data is encodeConfChange(cc) from ./conf-change.ts. A membership takes
+// effect on every member as soon as its entry is appended to that member's log, committed or not
+// (Raft thesis §4.1); truncating the entry reverts it. So the membership of a log is its snapshot's
+// membership (or the bootstrap one) with the log's conf-change entries applied in order.
 
 export interface Entry {
   readonly term: number;
@@ -45,6 +49,18 @@ export interface Snapshot {
   readonly data: Uint8Array;
 }
 
+// Fields each message type uses (all others absent):
+//   pre-vote, vote                      index, logTerm (candidate's last entry); vote: context
+//                                       'campaign-transfer' when a leadership transfer asked for it
+//   pre-vote-response, vote-response    reject
+//   append                              index, logTerm (entry before `entries`), entries, commit
+//   append-response                     index (last index now matching), or reject with index (the
+//                                       rejected one), rejectHint, hintTerm; no fields at all when
+//                                       it only tells a stale leader the newer term
+//   heartbeat                           commit, context?   heartbeat-response  context?
+//   snapshot                            snapshot           snapshot-response   index, reject?
+//   timeout-now                         nothing            propose             entries (data only)
+//   read-index                          context            read-index-response index, context
 export type MessageType =
   | 'pre-vote'
   | 'pre-vote-response'
@@ -82,15 +98,19 @@ export interface Message {
 
 /** What the caller must do, in order: persist (hardState, entries, snapshot), then send, then apply. */
 export interface Ready {
+  /** Its commit never exceeds the last index of the log once this Ready's entries are persisted. */
   readonly hardState?: HardState;
   /** Entries to append durably; may overwrite a conflicting tail starting at entries[0].index. */
   readonly entries: readonly Entry[];
+  /** Received from the leader: replaces the whole log (drop every entry), then `entries` follow it. */
   readonly snapshot?: Snapshot;
   readonly messages: readonly Message[];
   readonly committedEntries: readonly Entry[];
   /** Linearizable reads whose read index has been confirmed by a quorum. */
   readonly readStates: readonly { readonly index: number; readonly context: Uint8Array }[];
   readonly softState?: { readonly leader: MemberId | null; readonly role: Role };
+  /** The membership of the log, when it changed since the last Ready (peers to add or drop). */
+  readonly membership?: Membership;
 }
 
 export type Role = 'follower' | 'pre-candidate' | 'candidate' | 'leader' | 'learner';
