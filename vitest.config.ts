@@ -4,6 +4,7 @@ import { defineConfig } from 'vitest/config';
 // The cluster tier (test/cluster) is a separate project: it needs the Go-built control plane.
 export default defineConfig({
   test: {
+    reporters: ['default', './test/summary-reporter.ts'],
     projects: [
       { test: { name: 'sdk', include: ['sdk/src/**/*.test.ts'] } },
       { test: { name: 'vault-node', include: ['vault-node/src/**/*.test.ts'] } },
