@@ -191,6 +191,10 @@ export class FakeApiServer implements ApiTransport {
     });
   }
 
+  clearFaults(): void {
+    this.#faults = [];
+  }
+
   get openWatches(): number {
     return [...this.#watchers].filter((w) => !w.closed).length;
   }
