@@ -105,7 +105,8 @@ export class ByteReader {
   pos = 0;
 
   constructor(buf: Uint8Array) {
-    this.buf = buf;
+    // A plain view even when handed a Buffer, so the slices we return are plain Uint8Array copies.
+    this.buf = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 

@@ -65,7 +65,7 @@ export interface LogReplay {
   readonly entries: Entry[];
   /** The highest commit index recorded in the log (0 if none). */
   readonly commit: number;
-  /** Last snapshot reset recorded (entries at or below it were dropped). */
+  /** Last snapshot installed from a leader (the log was emptied there). */
   readonly reset?: { readonly index: number; readonly term: number };
   readonly torn: TornTail[];
 }
@@ -180,10 +180,9 @@ class Replayer {
     return undefined;
   }
 
+  /** A snapshot from the leader replaces the whole log (types.ts, Ready.snapshot). */
   applyReset(index: number, term: number): void {
-    const pos = this.entries.length > 0 ? index - this.entries[0]!.index : -1;
-    const at = pos >= 0 ? this.entries[pos] : undefined;
-    this.entries = at && at.term === term ? this.entries.slice(pos + 1) : [];
+    this.entries = [];
     this.reset = { index, term };
     this.commit = Math.max(this.commit, index);
   }

@@ -1,0 +1,404 @@
+// HTTP transport between Raft members.
+//
+// Inbound (express): POST /raft/v1/messages (raw body, 4 MiB cap) and POST /raft/v1/snapshot
+// (raw body, 16 MiB + envelope cap). Every body is a signed envelope (codec.ts); cheap checks run
+// first (shape, configured sender, addressed to us), then the signature, then the replay counter,
+// then the full decode. Anything that fails is dropped, counted by reason, and answered 4xx; only
+// verified messages reach the core.
+//
+// Outbound (fetch/undici, keep-alive): one queue per peer with at most one request in flight on
+// each channel. Messages that queue up while a request is in flight are coalesced into the next
+// envelope, so under load one HTTP round trip carries many appends (batching) while the core keeps
+// several appends outstanding (pipelining, its maxInflightAppends). One request at a time per
+// channel also keeps a peer's messages in order. Snapshots travel on their own channel, streamed in
+// 64 KiB chunks, so a large snapshot never holds up heartbeats. Failures are dropped (Raft
+// retransmits) and the peer is backed off briefly.
+
+import { createHash } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import type { Authenticator, MemberId, Message } from '../types.ts';
+import {
+  CHANNEL_MESSAGES,
+  CHANNEL_SNAPSHOT,
+  type Channel,
+  type CodecLimits,
+  DEFAULT_LIMITS,
+  DecodeError,
+  decodeMessages,
+  decodeSignedBody,
+  encodeBody,
+  encodeEnvelope,
+} from './codec.ts';
+import { CounterSource, ReplayGuard } from './replay-guard.ts';
+
+export const RAFT_MESSAGES_PATH = '/raft/v1/messages';
+export const RAFT_SNAPSHOT_PATH = '/raft/v1/snapshot';
+
+export type DropReason =
+  | 'malformed'
+  | 'too-large'
+  | 'unknown-member'
+  | 'wrong-recipient'
+  | 'bad-signature'
+  | 'replay'
+  | 'refused-by-core'
+  | 'partitioned'
+  | 'queue-full'
+  | 'unknown-peer'
+  | 'send-failed';
+
+export const DROP_REASONS: readonly DropReason[] = [
+  'malformed',
+  'too-large',
+  'unknown-member',
+  'wrong-recipient',
+  'bad-signature',
+  'replay',
+  'refused-by-core',
+  'partitioned',
+  'queue-full',
+  'unknown-peer',
+  'send-failed',
+];
+
+export interface HttpTransportOptions {
+  readonly id: MemberId;
+  /** Base URL of every configured member (this one may be included; it is ignored). */
+  readonly peers: ReadonlyMap<MemberId, string>;
+  readonly authenticator: Authenticator;
+  /** Receives verified messages, in arrival order. May throw to refuse them. */
+  readonly deliver: (messages: Message[]) => void;
+  readonly onDrop?: (reason: DropReason, count: number) => void;
+  readonly limits?: CodecLimits;
+  /** Cap on a messages body; a snapshot body may be maxSnapshotBytes plus 64 KiB. */
+  readonly maxMessagesBodyBytes?: number;
+  /** Coalesce queued messages into envelopes of about this size. */
+  readonly maxBatchBytes?: number;
+  readonly maxQueuedMessages?: number;
+  readonly requestTimeoutMs?: number;
+  readonly snapshotTimeoutMs?: number;
+}
+
+const SNAPSHOT_CHUNK = 64 * 1024;
+const BACKOFF_MIN_MS = 50;
+const BACKOFF_MAX_MS = 500;
+
+const DIGEST_DOMAIN = new TextEncoder().encode('keyfleet raft envelope v1\0');
+
+/**
+ * What the authenticator signs: SHA-256 over a domain tag and the envelope. Signing a digest keeps
+ * a 16 MiB snapshot as cheap to sign as a heartbeat (one HSM operation, hashing natively), and the
+ * tag keeps these signatures from being valid for anything else the identity key signs.
+ */
+export function envelopeDigest(envelope: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(DIGEST_DOMAIN).update(envelope).digest());
+}
+
+class HttpError extends Error {
+  readonly status: number;
+  readonly code: DropReason;
+  constructor(status: number, code: DropReason, message: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+function estimateBytes(m: Message): number {
+  let n = 64;
+  if (m.entries) for (const e of m.entries) n += 21 + e.data.length;
+  if (m.snapshot) n += m.snapshot.data.length;
+  return n;
+}
+
+class PeerSender {
+  url: string;
+  private readonly peer: MemberId;
+  private readonly t: HttpTransport;
+  private queue: Message[] = [];
+  private snapshot: Message | undefined;
+  private sendingMessages = false;
+  private sendingSnapshot = false;
+  private backoffMs = 0;
+  private backoffUntil = 0;
+  private wakeup: NodeJS.Timeout | undefined;
+
+  constructor(t: HttpTransport, peer: MemberId, url: string) {
+    this.t = t;
+    this.peer = peer;
+    this.url = url;
+  }
+
+  enqueue(m: Message): void {
+    if (m.type === 'snapshot') {
+      if (this.snapshot) this.t.drop('queue-full', 1);
+      this.snapshot = m;
+    } else {
+      if (this.queue.length >= this.t.maxQueuedMessages) {
+        this.queue.shift();
+        this.t.drop('queue-full', 1);
+      }
+      this.queue.push(m);
+    }
+    this.pump();
+  }
+
+  pump(): void {
+    if (this.t.closed) return;
+    if (!this.sendingMessages && this.queue.length > 0) {
+      const wait = this.backoffUntil - Date.now();
+      if (wait > 0) {
+        this.wakeup ??= setTimeout(() => {
+          this.wakeup = undefined;
+          this.pump();
+        }, wait);
+      } else {
+        void this.sendMessages();
+      }
+    }
+    if (!this.sendingSnapshot && this.snapshot) void this.sendSnapshot();
+  }
+
+  private takeBatch(): Message[] {
+    let bytes = 0;
+    let n = 0;
+    while (n < this.queue.length && n < this.t.limits.maxMessages) {
+      bytes += estimateBytes(this.queue[n]!);
+      if (n > 0 && bytes > this.t.maxBatchBytes) break;
+      n++;
+    }
+    return this.queue.splice(0, n);
+  }
+
+  private async sendMessages(): Promise<void> {
+    this.sendingMessages = true;
+    const batch = this.takeBatch();
+    try {
+      const ok = await this.post(RAFT_MESSAGES_PATH, CHANNEL_MESSAGES, batch, this.t.requestTimeoutMs, false);
+      if (ok) this.backoffMs = 0;
+      else this.fail(batch.length);
+    } finally {
+      this.sendingMessages = false;
+      this.pump();
+    }
+  }
+
+  private async sendSnapshot(): Promise<void> {
+    this.sendingSnapshot = true;
+    const m = this.snapshot!;
+    this.snapshot = undefined;
+    try {
+      const ok = await this.post(RAFT_SNAPSHOT_PATH, CHANNEL_SNAPSHOT, [m], this.t.snapshotTimeoutMs, true);
+      if (!ok) this.fail(1);
+    } finally {
+      this.sendingSnapshot = false;
+      this.pump();
+    }
+  }
+
+  private fail(count: number): void {
+    this.t.drop('send-failed', count);
+    this.backoffMs = Math.min(BACKOFF_MAX_MS, Math.max(BACKOFF_MIN_MS, this.backoffMs * 2));
+    this.backoffUntil = Date.now() + this.backoffMs;
+  }
+
+  private async post(
+    path: string,
+    channel: Channel,
+    messages: Message[],
+    timeoutMs: number,
+    stream: boolean,
+  ): Promise<boolean> {
+    try {
+      const envelope = encodeEnvelope(
+        { channel, from: this.t.id, to: this.peer, counter: this.t.counters.next() },
+        messages,
+      );
+      const body = encodeBody(await this.t.authenticator.sign(this.t.id, envelopeDigest(envelope)), envelope);
+      const init: RequestInit & { duplex?: 'half' } = {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream' },
+        signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), this.t.closing.signal]),
+      };
+      if (stream) {
+        let off = 0;
+        init.body = new ReadableStream<Uint8Array>({
+          pull(ctrl) {
+            if (off >= body.length) return ctrl.close();
+            ctrl.enqueue(body.slice(off, off + SNAPSHOT_CHUNK));
+            off += SNAPSHOT_CHUNK;
+          },
+        });
+        init.duplex = 'half';
+      } else {
+        init.body = body;
+      }
+      const res = await fetch(this.url + path, init);
+      await res.arrayBuffer();
+      return res.ok;
+    } catch {
+      return false;
+    }
+  }
+
+  close(): void {
+    if (this.wakeup) clearTimeout(this.wakeup);
+    this.t.drop('send-failed', this.queue.length);
+    this.queue = [];
+    this.snapshot = undefined;
+  }
+}
+
+export class HttpTransport {
+  readonly id: MemberId;
+  readonly authenticator: Authenticator;
+  readonly limits: CodecLimits;
+  readonly maxBatchBytes: number;
+  readonly maxQueuedMessages: number;
+  readonly requestTimeoutMs: number;
+  readonly snapshotTimeoutMs: number;
+  readonly counters = new CounterSource();
+  readonly closing = new AbortController();
+  readonly router: Router;
+  closed = false;
+
+  private readonly deliver: (messages: Message[]) => void;
+  private readonly onDrop: ((reason: DropReason, count: number) => void) | undefined;
+  private readonly senders = new Map<MemberId, PeerSender>();
+  private readonly replay = new ReplayGuard();
+  private blocked = new Set<MemberId>();
+
+  constructor(options: HttpTransportOptions) {
+    this.id = options.id;
+    this.authenticator = options.authenticator;
+    this.deliver = options.deliver;
+    this.onDrop = options.onDrop;
+    this.limits = options.limits ?? DEFAULT_LIMITS;
+    this.maxBatchBytes = options.maxBatchBytes ?? 1024 * 1024;
+    this.maxQueuedMessages = options.maxQueuedMessages ?? 4096;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 1000;
+    this.snapshotTimeoutMs = options.snapshotTimeoutMs ?? 30_000;
+    for (const [id, url] of options.peers) this.setPeer(id, url);
+    this.router = this.buildRouter(options.maxMessagesBodyBytes ?? 4 * 1024 * 1024);
+  }
+
+  /** Adds or re-addresses a member. Only configured members may send to us. */
+  setPeer(id: MemberId, url: string): void {
+    if (id === this.id) return;
+    const base = url.replace(/\/+$/, '');
+    const s = this.senders.get(id);
+    if (s) s.url = base;
+    else this.senders.set(id, new PeerSender(this, id, base));
+  }
+
+  removePeer(id: MemberId): void {
+    this.senders.get(id)?.close();
+    this.senders.delete(id);
+  }
+
+  peerUrl(id: MemberId): string | undefined {
+    return this.senders.get(id)?.url;
+  }
+
+  /** Test fault injection: drop all traffic to and from these members (a network partition). */
+  setBlocked(ids: Iterable<MemberId>): void {
+    this.blocked = new Set(ids);
+  }
+
+  get blockedMembers(): readonly MemberId[] {
+    return [...this.blocked];
+  }
+
+  drop(reason: DropReason, count: number): void {
+    if (count > 0) this.onDrop?.(reason, count);
+  }
+
+  /** Queues messages for their recipients; never blocks, never throws. */
+  send(messages: readonly Message[]): void {
+    for (const m of messages) {
+      if (this.blocked.has(m.to)) {
+        this.drop('partitioned', 1);
+        continue;
+      }
+      const s = this.senders.get(m.to);
+      if (!s || m.from !== this.id) this.drop('unknown-peer', 1);
+      else s.enqueue(m);
+    }
+  }
+
+  private async receive(channel: Channel, raw: unknown): Promise<number> {
+    if (!(raw instanceof Uint8Array) || raw.length === 0) throw new HttpError(400, 'malformed', 'empty body');
+    let body: ReturnType<typeof decodeSignedBody>;
+    try {
+      body = decodeSignedBody(raw);
+    } catch (e) {
+      throw new HttpError(400, 'malformed', e instanceof DecodeError ? e.message : 'undecodable body');
+    }
+    const { from, to } = body.header;
+    if (body.header.channel !== channel)
+      throw new HttpError(400, 'malformed', 'envelope sent to the wrong channel');
+    if (from === this.id || !this.senders.has(from)) {
+      throw new HttpError(403, 'unknown-member', `sender ${from} is not a configured member`);
+    }
+    if (to !== this.id) throw new HttpError(403, 'wrong-recipient', `envelope is addressed to ${to}`);
+    if (this.blocked.has(from)) throw new HttpError(503, 'partitioned', 'partitioned from the sender (test)');
+    if (!(await this.authenticator.verify(from, envelopeDigest(body.signed), body.signature))) {
+      throw new HttpError(403, 'bad-signature', `signature does not verify for ${from}`);
+    }
+    const verdict = this.replay.accept(from, channel, body.header.counter);
+    if (verdict !== 'ok') throw new HttpError(409, 'replay', `envelope counter rejected: ${verdict}`);
+    let messages: Message[];
+    try {
+      messages = decodeMessages(body, this.limits);
+    } catch (e) {
+      throw new HttpError(400, 'malformed', e instanceof DecodeError ? e.message : 'undecodable messages');
+    }
+    const snapshots = messages.filter((m) => m.type === 'snapshot').length;
+    if (channel === CHANNEL_SNAPSHOT ? snapshots !== 1 || messages.length !== 1 : snapshots !== 0) {
+      throw new HttpError(400, 'malformed', 'snapshots travel alone on the snapshot channel');
+    }
+    try {
+      this.deliver(messages);
+    } catch (e) {
+      throw new HttpError(400, 'refused-by-core', e instanceof Error ? e.message : 'refused');
+    }
+    return messages.length;
+  }
+
+  private buildRouter(maxMessagesBody: number): Router {
+    const router = express.Router();
+    const route = (channel: Channel) => async (req: Request, res: Response) => {
+      try {
+        await this.receive(channel, req.body);
+        res.status(204).end();
+      } catch (e) {
+        const err = e instanceof HttpError ? e : new HttpError(500, 'malformed', 'internal error');
+        this.drop(err.code, 1);
+        res.status(err.status).json({ error: { code: err.code, message: err.message } });
+      }
+    };
+    const raw = (limit: number) => express.raw({ type: () => true, limit });
+    router.post(RAFT_MESSAGES_PATH, raw(maxMessagesBody), route(CHANNEL_MESSAGES));
+    router.post(RAFT_SNAPSHOT_PATH, raw(this.limits.maxSnapshotBytes + 64 * 1024), route(CHANNEL_SNAPSHOT));
+    router.use(
+      (err: { status?: number; type?: string }, _req: Request, res: Response, next: NextFunction) => {
+        if (err.type === 'entity.too.large') {
+          this.drop('too-large', 1);
+          res.status(413).json({ error: { code: 'too-large', message: 'body exceeds the size limit' } });
+        } else if (typeof err.status === 'number' && err.status >= 400 && err.status < 500) {
+          this.drop('malformed', 1);
+          res.status(err.status).json({ error: { code: 'malformed', message: 'unreadable request body' } });
+        } else {
+          next(err);
+        }
+      },
+    );
+    return router;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.closing.abort();
+    for (const s of this.senders.values()) s.close();
+  }
+}
