@@ -1,13 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createOperatorMetrics, type OperatorMetrics } from '../metrics.ts';
 import { KubeClient } from './client.ts';
-import {
-  Controller,
-  type ReconcileRequest,
-  type ReconcileResult,
-  watchOwned,
-  watchPrimary,
-} from './controller.ts';
+import { Controller, type Reconciler, watchOwned, watchPrimary } from './controller.ts';
 import { ApiError } from './errors.ts';
 import { Informer } from './informer.ts';
 import { ItemExponentialRateLimiter } from './ratelimiter.ts';
@@ -28,7 +22,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function setup(reconcile: (req: ReconcileRequest) => Promise<ReconcileResult | undefined>, workers = 2) {
+function setup(reconcile: Reconciler, workers = 2) {
   const api = new FakeApiServer([fleetType, builtin.pod]);
   const client = new KubeClient(api);
   const metrics = createOperatorMetrics();
@@ -68,7 +62,7 @@ describe('Controller', () => {
     await controller.start();
     await waitFor('f1', () => seen.includes('n/f1'));
     expect(controller.running).toBe(true);
-    const f2 = api.seed(fleetType, { metadata: { name: 'f2', namespace: 'n' } });
+    const f2 = api.seed<KubeObject>(fleetType, { metadata: { name: 'f2', namespace: 'n' } });
     await waitFor('f2', () => seen.includes('n/f2'));
     seen.length = 0;
     api.seed(builtin.pod, {

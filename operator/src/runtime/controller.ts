@@ -27,7 +27,8 @@ export interface ReconcileResult {
   requeue?: boolean;
 }
 
-export type Reconciler = (req: ReconcileRequest) => Promise<ReconcileResult | undefined | void>;
+// biome-ignore lint/suspicious/noConfusingVoidType: lets a reconciler that has nothing to ask for just return
+export type Reconciler = (req: ReconcileRequest) => Promise<ReconcileResult | void>;
 
 /** An informer whose events become keys of this controller's kind. */
 export interface WatchSource {
