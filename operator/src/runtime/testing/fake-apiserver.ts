@@ -106,6 +106,8 @@ export class FakeApiServer implements ApiTransport {
   /** How a watch from a compacted resourceVersion is refused: an ERROR event (what the API server does) or HTTP 410. */
   expiredWatch: 'event' | 'http' = 'event';
   now: () => Date = () => new Date();
+  /** Delay before each request is served (a timer, so fake timers control it). */
+  latencyMs = 0;
 
   constructor(resources: (FakeResource | ResourceType)[]) {
     this.#resources = resources.map((r) => ('type' in r ? r : { type: r }));
@@ -225,6 +227,7 @@ export class FakeApiServer implements ApiTransport {
   async request(req: ApiRequest): Promise<ApiResponse> {
     // Let every caller that is ready run up to its request first, so races between clients show.
     await null;
+    if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
     this.#log(req);
     const fault = this.#fault(req, false);
     if (fault) return fault;
