@@ -10,7 +10,7 @@ export default defineConfig({
       { test: { name: 'vault-node', include: ['vault-node/src/**/*.test.ts'] } },
       { test: { name: 'directory-node', include: ['directory-node/src/**/*.test.ts'] } },
       { test: { name: 'operator', include: ['operator/src/**/*.test.ts'] } },
-      { test: { name: 'chart', include: ['test/chart/**/*.test.ts'] } },
+      { test: { name: 'tooling', include: ['test/chart/**/*.test.ts', 'test/bench/**/*.test.ts'] } },
       { test: { name: 'integration', include: ['test/integration/**/*.test.ts'], testTimeout: 120_000 } },
     ],
   },
