@@ -33,6 +33,7 @@ if grep -E '=> k8s.io/[a-z-]+ v' "$here/bin/go.mod" | grep -vq " $K8S_STAGING_VE
   echo "bin/go.mod has a staging replace not at $K8S_STAGING_VERSION" >&2; exit 1
 fi
 grep -q "go.etcd.io/etcd/server/v3 $ETCD_VERSION" "$here/bin/etcd/go.mod" || { echo "bin/etcd/go.mod does not require etcd $ETCD_VERSION" >&2; exit 1; }
+grep -q "github.com/coredns/coredns $COREDNS_VERSION" "$here/bin/coredns/go.mod" || { echo "bin/coredns/go.mod does not require coredns $COREDNS_VERSION" >&2; exit 1; }
 
 ts() { date +%s; }
 t_all=$(ts)
