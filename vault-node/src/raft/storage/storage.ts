@@ -5,8 +5,10 @@
 //   <dir>/snap-*.snap    the newest snapshot (snapshot-file.ts), written atomically
 //
 // Term and vote go to the hard state file whenever they change (rare: elections), before the
-// Ready's messages are sent. A commit-only change rides in the log write that carries the Ready's
-// entries, so the common case costs one fdatasync. On open, commit = max(file, log).
+// Ready's messages are sent. The commit index rides in the log write that carries a Ready's
+// entries; a Ready that only advances the commit index writes nothing (commit need not be durable:
+// a restarted member relearns it from the leader), so the common case costs one fdatasync per
+// Ready. On open, commit = max(file, log).
 
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -49,12 +51,16 @@ export class RaftStorage {
   private readonly dir: string;
   private readonly log: SegmentedLog;
   private readonly options: StorageOptions;
+  /** As durable on disk (file and log together). */
   private hardState: HardState;
+  /** The newest commit index the core reported, durable or not. */
+  private latestCommit: number;
 
   private constructor(dir: string, log: SegmentedLog, hardState: HardState, options: StorageOptions) {
     this.dir = dir;
     this.log = log;
     this.hardState = hardState;
+    this.latestCommit = hardState.commit;
     this.options = options;
   }
 
@@ -102,7 +108,7 @@ export class RaftStorage {
       );
     }
     const hardState: HardState = { ...fileHs, commit };
-    const storage = new RaftStorage(dir, log, fileHs, options);
+    const storage = new RaftStorage(dir, log, { ...fileHs, commit }, options);
     const state: RecoveredState = { hardState, entries, torn: replay.torn };
     return { storage, state: snapshot ? { ...state, snapshot } : state };
   }
@@ -125,14 +131,22 @@ export class RaftStorage {
     const hs = req.hardState;
     const voteChanged =
       hs !== undefined && (hs.term !== this.hardState.term || hs.vote !== this.hardState.vote);
-    if (hs && !voteChanged && hs.commit > this.hardState.commit) records.push(commitRecord(hs.commit));
+    if (hs) this.latestCommit = Math.max(this.latestCommit, hs.commit);
+    // The commit index need not be durable for safety (a restarted member relearns it from the
+    // leader), so a Ready that only advances it costs no fsync: it rides with the next entries.
+    if (!voteChanged && records.length > 0 && this.latestCommit > this.hardState.commit) {
+      records.push(commitRecord(this.latestCommit));
+      this.hardState = { ...this.hardState, commit: this.latestCommit };
+    }
     if (records.length > 0) {
       const start = performance.now();
       await this.log.append(records, maxIndex);
       this.options.observeAppend?.((performance.now() - start) / 1000);
     }
-    if (hs && voteChanged) await saveHardState(this.dir, hs, this.options.observeFsync);
-    if (hs) this.hardState = hs;
+    if (hs && voteChanged) {
+      await saveHardState(this.dir, hs, this.options.observeFsync);
+      this.hardState = hs;
+    }
     if (req.snapshot) await this.afterSnapshot(req.snapshot);
   }
 
