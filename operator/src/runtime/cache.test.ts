@@ -49,6 +49,13 @@ describe('Store', () => {
     expect(s.size).toBe(2);
   });
 
+  it('adds an index over objects already stored', () => {
+    const s = new Store<KubeObject>();
+    s.upsert(pod('a', 'p1', 'u1'));
+    s.addIndexer('owner', indexByOwnerUid);
+    expect(s.byIndex('owner', 'u1').map((o) => o.metadata?.name)).toEqual(['p1']);
+  });
+
   it('freezes what it stores', () => {
     const s = new Store<KubeObject>();
     s.upsert(pod('a', 'p', 'u'));

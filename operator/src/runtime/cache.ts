@@ -28,12 +28,19 @@ export interface ReplaceDelta<T> {
 
 export class Store<T extends KubeObject> {
   readonly #items = new Map<string, T>();
-  readonly #indexers: Record<string, IndexFunc<T>>;
+  readonly #indexers: Record<string, IndexFunc<T>> = {};
   readonly #indices = new Map<string, Map<string, Set<string>>>();
 
   constructor(indexers: Record<string, IndexFunc<T>> = {}) {
-    this.#indexers = indexers;
-    for (const name of Object.keys(indexers)) this.#indices.set(name, new Map());
+    for (const [name, fn] of Object.entries(indexers)) this.addIndexer(name, fn);
+  }
+
+  /** Adds an index (before or after objects arrived); a name already present is kept as is. */
+  addIndexer(name: string, fn: IndexFunc<T>): void {
+    if (this.#indexers[name]) return;
+    this.#indexers[name] = fn;
+    this.#indices.set(name, new Map());
+    for (const [key, obj] of this.#items) this.#indexOne(name, fn, key, obj);
   }
 
   get size(): number {
@@ -99,16 +106,18 @@ export class Store<T extends KubeObject> {
   }
 
   #index(key: string, obj: T): void {
-    for (const [name, fn] of Object.entries(this.#indexers)) {
-      const index = this.#indices.get(name) as Map<string, Set<string>>;
-      for (const value of fn(obj)) {
-        let keys = index.get(value);
-        if (!keys) {
-          keys = new Set();
-          index.set(value, keys);
-        }
-        keys.add(key);
+    for (const [name, fn] of Object.entries(this.#indexers)) this.#indexOne(name, fn, key, obj);
+  }
+
+  #indexOne(name: string, fn: IndexFunc<T>, key: string, obj: T): void {
+    const index = this.#indices.get(name) as Map<string, Set<string>>;
+    for (const value of fn(obj)) {
+      let keys = index.get(value);
+      if (!keys) {
+        keys = new Set();
+        index.set(value, keys);
       }
+      keys.add(key);
     }
   }
 
