@@ -22,7 +22,6 @@ import {
   isPrefixOf,
   labelEquals,
   longestCommonPrefix,
-  type NodeLabel,
   prefixOrdering,
   ROOT_LABEL,
 } from './label.ts';
@@ -208,7 +207,7 @@ export function lookupVerify(
   if (proof.epoch < 1n || proof.epoch > currentEpoch) {
     throw new AkdError('lookup', `lookup proof: update epoch ${proof.epoch} is not in 1..${currentEpoch}`);
   }
-  // existence of the fresh label for `version`, with the value's commitment
+  // Hash checks first (cheap), VRF checks last (a few ms each).
   const ex = `lookup proof: existence proof for version ${v}`;
   if (
     !equalBytes(
@@ -221,17 +220,16 @@ export function lookupVerify(
       `${ex}: value and commitment nonce do not match the leaf (committed at epoch ${proof.epoch})`,
     );
   }
-  verifyNodeLabel(pk, username, 'fresh', v, proof.existenceVrfProof, proof.existenceProof.label, ex);
   verifyMembership(rootHash, proof.existenceProof, ex, at);
-  // existence of the marker version
   const marker = lookupMarkerVersion(v);
   const mk = `lookup proof: marker proof for version ${marker}`;
-  verifyNodeLabel(pk, username, 'fresh', marker, proof.markerVrfProof, proof.markerProof.label, mk);
   verifyMembership(rootHash, proof.markerProof, mk, at);
   // freshness: the stale label of `version` is absent
   const fr = `lookup proof: freshness proof (version ${v} not yet superseded)`;
-  verifyNodeLabel(pk, username, 'stale', v, proof.freshnessVrfProof, proof.freshnessProof.label, fr);
   verifyNonMembership(rootHash, proof.freshnessProof, fr, at);
+  verifyNodeLabel(pk, username, 'fresh', v, proof.existenceVrfProof, proof.existenceProof.label, ex);
+  verifyNodeLabel(pk, username, 'fresh', marker, proof.markerVrfProof, proof.markerProof.label, mk);
+  verifyNodeLabel(pk, username, 'stale', v, proof.freshnessVrfProof, proof.freshnessProof.label, fr);
   return { epoch: proof.epoch, version: v, value: proof.value };
 }
 
@@ -322,6 +320,8 @@ export function keyHistoryVerify(
   const at = `at epoch ${currentEpoch}`;
   const markers = checkHistoryShape(currentEpoch, proof, params);
   const results: VerifyResult[] = [];
+  // VRF checks are collected and run after all hash checks (cheap ones first).
+  const labelChecks: (() => void)[] = [];
   let previousEpoch: bigint | undefined;
   for (const up of proof.updateProofs) {
     const what = `history proof: update to version ${up.version}`;
@@ -345,61 +345,39 @@ export function keyHistoryVerify(
         `${what}: value and commitment nonce do not match the leaf (committed at epoch ${up.epoch})`,
       );
     }
-    verifyNodeLabel(pk, username, 'fresh', up.version, up.existenceVrfProof, up.existenceProof.label, what);
     verifyMembership(rootHash, up.existenceProof, `${what}: existence proof`, at);
+    labelChecks.push(() =>
+      verifyNodeLabel(pk, username, 'fresh', up.version, up.existenceVrfProof, up.existenceProof.label, what),
+    );
     results.push({ epoch: up.epoch, version: up.version, value: up.value });
     if (up.version <= 1n) continue;
     // the previous version was marked stale in the same epoch
     const prev = `${what}: proof that version ${up.version - 1n} became stale`;
-    if (up.previousVersionProof === undefined || up.previousVersionVrfProof === undefined) {
-      throw new AkdError('history', `${prev} is missing`);
-    }
-    if (!equalBytes(hashLeafWithCommitment(STALE_AZKS_VALUE, up.epoch), up.previousVersionProof.hashVal)) {
+    const prevProof = up.previousVersionProof;
+    const prevVrf = up.previousVersionVrfProof;
+    if (prevProof === undefined || prevVrf === undefined) throw new AkdError('history', `${prev} is missing`);
+    if (!equalBytes(hashLeafWithCommitment(STALE_AZKS_VALUE, up.epoch), prevProof.hashVal)) {
       throw new AkdError('history', `${prev}: the leaf is not a stale marker committed at epoch ${up.epoch}`);
     }
-    verifyNodeLabel(
-      pk,
-      username,
-      'stale',
-      up.version - 1n,
-      up.previousVersionVrfProof,
-      up.previousVersionProof.label,
-      prev,
+    verifyMembership(rootHash, prevProof, prev, at);
+    labelChecks.push(() =>
+      verifyNodeLabel(pk, username, 'stale', up.version - 1n, prevVrf, prevProof.label, prev),
     );
-    verifyMembership(rootHash, up.previousVersionProof, prev, at);
   }
   markers.past.forEach((version, i) => {
     const what = `history proof: past marker proof for version ${version}`;
     const mp = proof.existenceOfPastMarkerProofs[i] as MembershipProof;
-    verifyNodeLabel(
-      pk,
-      username,
-      'fresh',
-      version,
-      proof.pastMarkerVrfProofs[i] as Uint8Array,
-      mp.label,
-      what,
-    );
     verifyMembership(rootHash, mp, what, at);
+    const vrf = proof.pastMarkerVrfProofs[i] as Uint8Array;
+    labelChecks.push(() => verifyNodeLabel(pk, username, 'fresh', version, vrf, mp.label, what));
   });
   markers.future.forEach((version, i) => {
     const what = `history proof: proof that future version ${version} does not exist`;
     const nm = proof.nonExistenceOfFutureMarkerProofs[i] as NonMembershipProof;
-    verifyNodeLabel(
-      pk,
-      username,
-      'fresh',
-      version,
-      proof.futureMarkerVrfProofs[i] as Uint8Array,
-      nm.label,
-      what,
-    );
     verifyNonMembership(rootHash, nm, what, at);
+    const vrf = proof.futureMarkerVrfProofs[i] as Uint8Array;
+    labelChecks.push(() => verifyNodeLabel(pk, username, 'fresh', version, vrf, nm.label, what));
   });
+  for (const check of labelChecks) check();
   return results;
-}
-
-/** Exposed for servers and tests: the label a membership/non-membership proof is about. */
-export function provenLabel(proof: MembershipProof | NonMembershipProof): NodeLabel {
-  return proof.label;
 }

@@ -21,6 +21,7 @@
  * Use the prover on hosts where timing side channels to the VRF key are acceptable, or
  * back it with an HSM.
  */
+import { mulAddUnsafe } from '@noble/curves/abstract/curve.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { bytesToNumberLE, numberToBytesLE } from '@noble/curves/utils.js';
 import { sha512 } from '@noble/hashes/sha2.js';
@@ -197,8 +198,9 @@ export function vrfVerify(
   const { gamma, c, s } = decodeProof(pi);
   const H = encodeToCurveTai(pk.bytes, alpha);
   // U = s*B - c*Y, V = s*H - c*Gamma (public data: variable-time multiplication is fine)
-  const U = Point.BASE.multiplyUnsafe(s).subtract(pk.point.multiplyUnsafe(c));
-  const V = H.multiplyUnsafe(s).subtract(gamma.multiplyUnsafe(c));
+  // Strauss-Shamir double-scalar multiplications, with -c folded into the points.
+  const U = mulAddUnsafe(Point, [Point.BASE, pk.point.negate()], [s, c]);
+  const V = mulAddUnsafe(Point, [H, gamma.negate()], [s, c]);
   if (challenge(pk.bytes, H.toBytes(), [gamma, U, V]) !== c) {
     throw new VrfError('VRF proof does not verify for this public key and input');
   }

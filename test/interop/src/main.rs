@@ -20,8 +20,8 @@ use akd::storage::memory::AsyncInMemoryDatabase;
 use akd::storage::StorageManager;
 use akd::{
     AkdLabel, AkdValue, AppendOnlyProof, Azks, AzksElement, AzksValue, Configuration, Directory,
-    HistoryParams, HistoryProof, HistoryVerificationParams, LookupProof, NodeLabel,
-    SingleAppendOnlyProof, VersionFreshness, WhatsAppV1Configuration,
+    Direction, HistoryParams, HistoryProof, HistoryVerificationParams, LookupProof, MembershipProof,
+    NodeLabel, NonMembershipProof, SingleAppendOnlyProof, VersionFreshness, WhatsAppV1Configuration,
 };
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -260,6 +260,77 @@ impl Scenario {
         }))
     }
 
+    /// A forged lookup proof that presents a superseded version as current. The freshness
+    /// proof claims the stale label of that version is absent, using the root as "longest
+    /// prefix" and the root's real children - one of which is a prefix of the stale label,
+    /// which IS in the tree. akd 0.13's verify_nonmembership does not check that no child is
+    /// a prefix of the label, so lookup_verify accepts it; keyfleet's verifier rejects it.
+    async fn forged_stale_lookup(&self, user: &str) -> Result<Value, AnyError> {
+        let label = AkdLabel::from(user);
+        let (history, eh) = self.dir.key_history(&label, HistoryParams::Complete).await?;
+        let newest = &history.update_proofs[0];
+        let old = &history.update_proofs[1];
+        let stale_path = newest.previous_version_proof.clone().ok_or_else(|| fail("no previous version"))?;
+        let stale_vrf = newest.previous_version_vrf_proof.clone().ok_or_else(|| fail("no previous vrf"))?;
+        // value of the root's child on the stale label's side, hashed up from the leaf
+        let mut value = stale_path.hash_val;
+        let mut node = stale_path.label;
+        for sp in stale_path.sibling_proofs.iter().skip(1).rev() {
+            let sib = sp.siblings[0];
+            value = match sp.direction {
+                Direction::Left => TC::compute_parent_hash_from_children(&value, &node.value::<TC>(), &sib.value, &sib.label.value::<TC>()),
+                Direction::Right => TC::compute_parent_hash_from_children(&sib.value, &sib.label.value::<TC>(), &value, &node.value::<TC>()),
+            };
+            node = sp.label;
+        }
+        let top = &stale_path.sibling_proofs[0];
+        let on_path = AzksElement { label: node, value: AzksValue(value.0) };
+        let (left, right) = match top.direction {
+            Direction::Left => (on_path, top.siblings[0]),
+            Direction::Right => (top.siblings[0], on_path),
+        };
+        let root_value = TC::compute_parent_hash_from_children(&left.value, &left.label.value::<TC>(), &right.value, &right.label.value::<TC>());
+        let forged_freshness = NonMembershipProof {
+            label: stale_path.label,
+            longest_prefix: NodeLabel::root(),
+            longest_prefix_children: [left, right],
+            longest_prefix_membership_proof: MembershipProof { label: NodeLabel::root(), hash_val: root_value, sibling_proofs: vec![] },
+        };
+        // the marker of the old version, from the complete history's proofs
+        let marker = 1u64 << (63 - old.version.leading_zeros());
+        let marker_update = history.update_proofs.iter().find(|u| u.version == marker).ok_or_else(|| fail("marker not in history"))?;
+        let forged = LookupProof {
+            epoch: old.epoch,
+            value: old.value.clone(),
+            version: old.version,
+            existence_vrf_proof: old.existence_vrf_proof.clone(),
+            existence_proof: old.existence_proof.clone(),
+            marker_vrf_proof: marker_update.existence_vrf_proof.clone(),
+            marker_proof: marker_update.existence_proof.clone(),
+            freshness_vrf_proof: stale_vrf,
+            freshness_proof: forged_freshness,
+            commitment_nonce: old.commitment_nonce.clone(),
+        };
+        let pk = self.dir.get_public_key().await?;
+        let akd_result = akd::verify::lookup_verify::<TC>(pk.as_bytes(), eh.hash(), eh.epoch(), label, forged.clone());
+        let bytes = pb::LookupProof::from(&forged).write_to_bytes()?;
+        Ok(json!({
+            "directory": self.name,
+            "kind": "lookup",
+            "note": format!("forged: version {} of {} (superseded by {}) presented as current", old.version, user, newest.version),
+            "username": hex::encode(user.as_bytes()),
+            "username_utf8": user,
+            "epoch": eh.epoch(),
+            "root_hash": hex::encode(eh.hash()),
+            "proof": b64(&bytes),
+            "akd_0_13_result": match akd_result {
+                Ok(r) => json!({"accepted": true, "epoch": r.epoch, "version": r.version, "value": hex::encode(&r.value.0)}),
+                Err(e) => json!({"accepted": false, "error": format!("{e}")}),
+            },
+            "keyfleet_expect": "invalid",
+        }))
+    }
+
     fn root_at(&self, epoch: u64) -> [u8; 32] {
         self.roots.iter().rev().find(|(e, _)| *e == epoch).map(|(_, h)| *h).expect("epoch recorded")
     }
@@ -289,6 +360,7 @@ async fn generate(out: &Path) -> Result<(), AnyError> {
     let mut histories = vec![];
     let mut audits = vec![];
     let mut blobs = vec![];
+    let mut adversarial = vec![];
 
     // -- Scenario "single": one user, one epoch. The root has a single child, so
     //    non-membership proofs end at the root with an empty placeholder sibling.
@@ -330,6 +402,7 @@ async fn generate(out: &Path) -> Result<(), AnyError> {
         histories.push(s.history("8", HistoryParams::MostRecent(5), "most recent 5 of 2 (fewer than asked)").await?);
         histories.push(s.history("16", HistoryParams::Complete, "1 version, epoch 20").await?);
         histories.extend(s.tombstoned_history("4").await?);
+        adversarial.push(s.forged_stale_lookup("4").await?);
         audits.push(s.audit(0, 20, "all 20 epochs in one AppendOnlyProof").await?);
         audits.push(s.audit(7, 9, "two transitions mid-history").await?);
         for e in [1u64, 2, 16, 20] {
@@ -364,6 +437,7 @@ async fn generate(out: &Path) -> Result<(), AnyError> {
     write_json(out, "history.json", json!({"meta": meta("history"), "directories": directories, "histories": histories}))?;
     write_json(out, "audit.json", json!({"meta": meta("audit"), "directories": directories, "audits": audits, "audit_blobs": blobs}))?;
     write_json(out, "primitives.json", primitives().await?)?;
+    write_json(out, "adversarial.json", json!({"meta": meta("adversarial"), "directories": directories, "proofs": adversarial}))?;
     Ok(())
 }
 
