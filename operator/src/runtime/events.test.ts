@@ -102,6 +102,27 @@ describe('EventRecorder', () => {
     expect(events()).toHaveLength(27);
   });
 
+  it('never lets an older count overwrite a newer one while a write is under way', async () => {
+    const api = new FakeApiServer([builtin.event]);
+    api.latencyMs = 50;
+    const recorder = new EventRecorder({
+      client: new KubeClient(api),
+      controller: 'c',
+      instance: 'i',
+      seriesUpdateMs: 0,
+    });
+    recorder.normal(fleet, 'Tick', 'same');
+    for (let i = 0; i < 4; i++) {
+      await vi.advanceTimersByTimeAsync(10);
+      recorder.normal(fleet, 'Tick', 'same');
+    }
+    await vi.advanceTimersByTimeAsync(1000);
+    await recorder.flush();
+    expect(api.objects<KubeObject>(builtin.event)[0]?.['series']).toMatchObject({ count: 5 });
+    // Writes were serialized: the first, then one carrying everything that arrived meanwhile.
+    expect(api.requests.filter((r) => r.method === 'PATCH')).toHaveLength(2);
+  });
+
   it('puts events about cluster-scoped objects in default, and close() writes pending series', async () => {
     const { recorder, events } = setup();
     const ns: KubeObject = {

@@ -42,6 +42,9 @@ interface Entry {
   writtenCount: number;
   lastWriteAt: number;
   timer?: NodeJS.Timeout;
+  /** A write is under way; another one must wait for it, or counts could land out of order. */
+  writing: boolean;
+  rewrite: boolean;
 }
 
 const maxNoteLength = 1024;
@@ -107,6 +110,8 @@ export class EventRecorder {
       lastObservedAt: now,
       writtenCount: 0,
       lastWriteAt: 0,
+      writing: false,
+      rewrite: false,
       body: {
         apiVersion: 'events.k8s.io/v1',
         kind: 'Event',
@@ -186,6 +191,10 @@ export class EventRecorder {
   }
 
   #write(entry: Entry): void {
+    if (entry.writing) {
+      entry.rewrite = true;
+      return;
+    }
     if (entry.writtenCount === entry.count && entry.lastWriteAt > 0) return;
     const body: KubeObject = { ...entry.body };
     if (entry.count > 1) {
@@ -193,6 +202,7 @@ export class EventRecorder {
     }
     entry.writtenCount = entry.count;
     entry.lastWriteAt = Date.now();
+    entry.writing = true;
     const type = String(entry.body['type']);
     const p = this.#o.client
       .apply(builtin.event, body)
@@ -203,6 +213,11 @@ export class EventRecorder {
         this.#log.warn('could not write event', { err, reason: entry.body['reason'] });
       })
       .finally(() => {
+        entry.writing = false;
+        if (entry.rewrite) {
+          entry.rewrite = false;
+          this.#write(entry);
+        }
         this.#pending.delete(p);
       });
     this.#pending.add(p);
