@@ -1,0 +1,13 @@
+export { type AuditEntry, type AuditHead, type AuditVerification, verifyAuditLog } from './audit-log.ts';
+export { HsmAuthenticator, type HsmAuthenticatorOptions } from './authenticator.ts';
+export {
+  AGREEMENT_SLOT,
+  FLEET_SECRET_SLOT,
+  HsmError,
+  IDENTITY_SLOT,
+  type SlotInfo,
+  SoftwareHsm,
+  type SoftwareHsmOptions,
+} from './hsm.ts';
+export { HsmBusyError, HsmInputError, SEALED_BACKUP_KEY_BYTES } from './opaque-engine.ts';
+export { SealedSlotError } from './sealed-slot.ts';
