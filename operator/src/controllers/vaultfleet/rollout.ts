@@ -256,8 +256,10 @@ function removeFromGroup(
   why: string,
 ): RolloutStep {
   if (raft.leader === zone) return transferLeadership(obs, q, zone, `${why}, and it leads`, false);
+  // Raft would let the smaller group commit the removal on its own; we also want the current group
+  // to hold a quorum, so the leader doing it is not a stale one about to step down.
   const voter = raft.voters.includes(zone);
-  const safe = voter ? keepsQuorumWithout(q, zone, raft.voters.length - 1) : q.hasQuorum;
+  const safe = q.hasQuorum && (!voter || keepsQuorumWithout(q, zone, raft.voters.length - 1));
   if (!safe) return quorumAtRisk(`removing ${zone}`, q);
   return step(
     { kind: 'RemoveMember', zone },
