@@ -1,14 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { applyBody, buildApplyRequest, buildApplyStatusRequest } from './apply.ts';
-import { builtin, type ResourceType } from './resource.ts';
-
-const vaultFleet: ResourceType = {
-  group: 'keyfleet.dev',
-  version: 'v1alpha1',
-  plural: 'vaultfleets',
-  kind: 'VaultFleet',
-  namespaced: true,
-};
+import { builtin } from './resource.ts';
+import { testFleetType } from './testing/fixtures.ts';
 
 describe('server-side apply requests', () => {
   it('PATCHes the object path as apply-patch+yaml with the field manager, forced', () => {
@@ -41,20 +34,20 @@ describe('server-side apply requests', () => {
       },
       spec: { zones: ['dc1'] },
     };
-    expect(applyBody(vaultFleet, obj).metadata).toEqual({ name: 'x', namespace: 'n', uid: 'u1' });
-    expect(applyBody(vaultFleet, obj, { keepResourceVersion: true }).metadata?.resourceVersion).toBe('42');
+    expect(applyBody(testFleetType, obj).metadata).toEqual({ name: 'x', namespace: 'n', uid: 'u1' });
+    expect(applyBody(testFleetType, obj, { keepResourceVersion: true }).metadata?.resourceVersion).toBe('42');
     expect(obj.metadata.managedFields).toHaveLength(1); // the caller's object is not changed
   });
 
   it('refuses objects that do not match the resource or lack identity', () => {
-    expect(() => applyBody(vaultFleet, { kind: 'Pod', metadata: { name: 'x', namespace: 'n' } })).toThrow(
+    expect(() => applyBody(testFleetType, { kind: 'Pod', metadata: { name: 'x', namespace: 'n' } })).toThrow(
       /kind Pod/,
     );
     expect(() =>
-      applyBody(vaultFleet, { apiVersion: 'v1', metadata: { name: 'x', namespace: 'n' } }),
+      applyBody(testFleetType, { apiVersion: 'v1', metadata: { name: 'x', namespace: 'n' } }),
     ).toThrow(/apiVersion v1/);
-    expect(() => applyBody(vaultFleet, { metadata: { namespace: 'n' } })).toThrow(/metadata.name/);
-    expect(() => applyBody(vaultFleet, { metadata: { name: 'x' } })).toThrow(/namespaced/);
+    expect(() => applyBody(testFleetType, { metadata: { namespace: 'n' } })).toThrow(/metadata.name/);
+    expect(() => applyBody(testFleetType, { metadata: { name: 'x' } })).toThrow(/namespaced/);
     expect(applyBody(builtin.namespace, { metadata: { name: 'x', namespace: 'ignored' } }).metadata).toEqual({
       name: 'x',
     });
@@ -62,7 +55,7 @@ describe('server-side apply requests', () => {
 
   it('applies status through the status subresource with only identity and status', () => {
     const req = buildApplyStatusRequest(
-      vaultFleet,
+      testFleetType,
       {
         metadata: {
           name: 'backups',
@@ -84,7 +77,7 @@ describe('server-side apply requests', () => {
       metadata: { name: 'backups', namespace: 'vaults', uid: 'u1' },
       status: { readyMembers: 3 },
     });
-    expect(() => buildApplyStatusRequest(vaultFleet, { metadata: { name: 'a', namespace: 'b' } })).toThrow(
+    expect(() => buildApplyStatusRequest(testFleetType, { metadata: { name: 'a', namespace: 'b' } })).toThrow(
       /no status/,
     );
   });

@@ -1,22 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { KubeClient } from './client.ts';
 import { ApiError, isAlreadyExists, isConflict, isNotFound } from './errors.ts';
-import { builtin, type KubeObject, type ResourceType } from './resource.ts';
+import { builtin, type KubeObject } from './resource.ts';
 import { FakeApiServer } from './testing/fake-apiserver.ts';
-
-const fleetType: ResourceType = {
-  group: 'keyfleet.dev',
-  version: 'v1alpha1',
-  plural: 'vaultfleets',
-  kind: 'VaultFleet',
-  namespaced: true,
-};
+import { testFleetType } from './testing/fixtures.ts';
 
 function setup() {
   const api = new FakeApiServer([
     builtin.configMap,
     builtin.lease,
-    { type: fleetType, statusSubresource: true },
+    { type: testFleetType, statusSubresource: true },
   ]);
   return { api, client: new KubeClient(api) };
 }
@@ -68,7 +61,7 @@ describe('KubeClient against the fake API server', () => {
 
   it('applies objects and status as the field manager, without touching the other half', async () => {
     const { api, client } = setup();
-    const fleets = client.resource<KubeObject>(fleetType);
+    const fleets = client.resource<KubeObject>(testFleetType);
     const first = await fleets.apply({ metadata: { name: 'f', namespace: 'n' }, spec: { zones: ['dc1'] } });
     expect(first.metadata?.generation).toBe(1);
     await fleets.applyStatus({ ...first, status: { readyMembers: 1 } });

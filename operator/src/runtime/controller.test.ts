@@ -5,17 +5,10 @@ import { Controller, type Reconciler, watchOwned, watchPrimary } from './control
 import { ApiError } from './errors.ts';
 import { Informer } from './informer.ts';
 import { ItemExponentialRateLimiter } from './ratelimiter.ts';
-import { builtin, type KubeObject, type ResourceType } from './resource.ts';
+import { builtin, type KubeObject } from './resource.ts';
 import { FakeApiServer } from './testing/fake-apiserver.ts';
+import { testFleetType } from './testing/fixtures.ts';
 import { waitFor } from './testing/wait.ts';
-
-const fleetType: ResourceType = {
-  group: 'keyfleet.dev',
-  version: 'v1alpha1',
-  plural: 'vaultfleets',
-  kind: 'VaultFleet',
-  namespaced: true,
-};
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -23,10 +16,10 @@ afterEach(async () => {
 });
 
 function setup(reconcile: Reconciler, workers = 2) {
-  const api = new FakeApiServer([fleetType, builtin.pod]);
+  const api = new FakeApiServer([testFleetType, builtin.pod]);
   const client = new KubeClient(api);
   const metrics = createOperatorMetrics();
-  const fleets = new Informer<KubeObject>(client, { resource: fleetType });
+  const fleets = new Informer<KubeObject>(client, { resource: testFleetType });
   const pods = new Informer<KubeObject>(client, { resource: builtin.pod });
   fleets.start();
   pods.start();
@@ -58,11 +51,11 @@ describe('Controller', () => {
       seen.push(req.key);
       return undefined;
     });
-    api.seed(fleetType, { metadata: { name: 'f1', namespace: 'n' } });
+    api.seed(testFleetType, { metadata: { name: 'f1', namespace: 'n' } });
     await controller.start();
     await waitFor('f1', () => seen.includes('n/f1'));
     expect(controller.running).toBe(true);
-    const f2 = api.seed<KubeObject>(fleetType, { metadata: { name: 'f2', namespace: 'n' } });
+    const f2 = api.seed<KubeObject>(testFleetType, { metadata: { name: 'f2', namespace: 'n' } });
     await waitFor('f2', () => seen.includes('n/f2'));
     seen.length = 0;
     api.seed(builtin.pod, {
@@ -99,7 +92,7 @@ describe('Controller', () => {
         throw calls === 2 ? new ApiError(409, 'conflict', 'Conflict') : new Error('member unreachable');
       return undefined;
     });
-    api.seed(fleetType, { metadata: { name: 'f', namespace: 'n' } });
+    api.seed(testFleetType, { metadata: { name: 'f', namespace: 'n' } });
     await controller.start();
     await waitFor('success after retries', () => calls === 4);
     await waitFor('metrics', () => controller.queue?.processing() === 0);
@@ -119,7 +112,7 @@ describe('Controller', () => {
       times.push(Date.now());
       return times.length < 3 ? { requeueAfter: 30 } : undefined;
     });
-    api.seed(fleetType, { metadata: { name: 'f', namespace: 'n' } });
+    api.seed(testFleetType, { metadata: { name: 'f', namespace: 'n' } });
     await controller.start();
     await waitFor('three reconciles', () => times.length === 3);
     expect((times[1] ?? 0) - (times[0] ?? 0)).toBeGreaterThanOrEqual(29);
@@ -140,10 +133,10 @@ describe('Controller', () => {
       active--;
       return undefined;
     }, 4);
-    api.seed(fleetType, { metadata: { name: 'f', namespace: 'n' } });
+    api.seed(testFleetType, { metadata: { name: 'f', namespace: 'n' } });
     await controller.start();
     for (let i = 0; i < 30; i++) {
-      api.modify(fleetType, 'n', 'f', { spec: { i } });
+      api.modify(testFleetType, 'n', 'f', { spec: { i } });
       await new Promise((r) => setTimeout(r, 1));
     }
     await waitFor('quiet', () => controller.queue?.len() === 0 && controller.queue?.processing() === 0);
@@ -168,7 +161,7 @@ describe('Controller', () => {
       finished++;
       return undefined;
     });
-    api.seed(fleetType, { metadata: { name: 'f', namespace: 'n' } });
+    api.seed(testFleetType, { metadata: { name: 'f', namespace: 'n' } });
     await controller.start();
     await waitFor('first reconcile started', () => calls === 1);
     let stopped = false;

@@ -4,17 +4,10 @@ import { KubeClient } from './client.ts';
 import { Controller, watchPrimary } from './controller.ts';
 import type { Lease } from './leaderelection.ts';
 import { type ControllerRegistration, Manager } from './manager.ts';
-import { builtin, type KubeObject, type ResourceType } from './resource.ts';
+import { builtin, type KubeObject } from './resource.ts';
 import { FakeApiServer } from './testing/fake-apiserver.ts';
+import { testFleetType } from './testing/fixtures.ts';
 import { waitFor } from './testing/wait.ts';
-
-const fleetType: ResourceType = {
-  group: 'keyfleet.dev',
-  version: 'v1alpha1',
-  plural: 'vaultfleets',
-  kind: 'VaultFleet',
-  namespaced: true,
-};
 
 const stops: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -27,10 +20,10 @@ function counting(reconciled: string[], who: string): ControllerRegistration {
     create: (ctx) =>
       new Controller({
         name: 'vaultfleet',
-        watches: [watchPrimary(ctx.informers.get<KubeObject>(fleetType))],
+        watches: [watchPrimary(ctx.informers.get<KubeObject>(testFleetType))],
         reconcile: async (req) => {
           reconciled.push(`${who} ${req.key}`);
-          const fleet = ctx.informers.get<KubeObject>(fleetType).store.get(req.key);
+          const fleet = ctx.informers.get<KubeObject>(testFleetType).store.get(req.key);
           if (fleet) ctx.events.normal(fleet, 'Reconciled', `reconciled by ${who}`);
         },
         logger: ctx.logger,
@@ -68,9 +61,9 @@ function start(api: FakeApiServer, identity: string, reconciled: string[], leade
 
 describe('Manager', () => {
   it('without leader election: syncs informers, runs controllers, and reports ready', async () => {
-    const api = new FakeApiServer([fleetType, builtin.event]);
-    api.seed(fleetType, { metadata: { name: 'f', namespace: 'vaults' } });
-    api.seed(fleetType, { metadata: { name: 'not-watched', namespace: 'elsewhere' } });
+    const api = new FakeApiServer([testFleetType, builtin.event]);
+    api.seed(testFleetType, { metadata: { name: 'f', namespace: 'vaults' } });
+    api.seed(testFleetType, { metadata: { name: 'not-watched', namespace: 'elsewhere' } });
     const reconciled: string[] = [];
     const { manager, halt } = start(api, 'solo', reconciled, false);
     await waitFor('reconcile', () => reconciled.length === 1);
@@ -93,8 +86,8 @@ describe('Manager', () => {
   });
 
   it('with two replicas: only the leader reconciles; the standby is ready and takes over on shutdown', async () => {
-    const api = new FakeApiServer([fleetType, builtin.lease, builtin.event]);
-    api.seed(fleetType, { metadata: { name: 'f', namespace: 'vaults' } });
+    const api = new FakeApiServer([testFleetType, builtin.lease, builtin.event]);
+    api.seed(testFleetType, { metadata: { name: 'f', namespace: 'vaults' } });
     const reconciled: string[] = [];
     const a = start(api, 'a', reconciled);
     await waitFor('a leads', () => a.manager.readiness().role === 'leader' && a.manager.readiness().ready);
@@ -109,7 +102,7 @@ describe('Manager', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(reconciled).toEqual(['a vaults/f']);
 
-    api.seed(fleetType, { metadata: { name: 'g', namespace: 'vaults' } });
+    api.seed(testFleetType, { metadata: { name: 'g', namespace: 'vaults' } });
     await waitFor('a reconciles g', () => reconciled.includes('a vaults/g'));
     const handoverStarted = Date.now();
     await a.halt();
@@ -126,7 +119,7 @@ describe('Manager', () => {
   });
 
   it('refuses two controllers with the same name', () => {
-    const api = new FakeApiServer([fleetType]);
+    const api = new FakeApiServer([testFleetType]);
     const reg = counting([], 'x');
     expect(
       () =>
