@@ -3,7 +3,7 @@
 // of the new ones share a member (Raft thesis §4.1); that is what lets a change take effect on
 // append without a joint configuration.
 
-import { ByteReader, ByteWriter, DecodeError } from './storage/bytes.ts';
+import { ByteReader, ByteWriter, DecodeError, readMembership, writeMembership } from './storage/bytes.ts';
 import type { ConfChange, MemberId, Membership } from './types.ts';
 
 const VERSION = 1;
@@ -28,6 +28,26 @@ export function decodeConfChange(data: Uint8Array): ConfChange {
   const member = r.memberId('conf change member');
   r.end('conf change');
   return { kind, member };
+}
+
+/**
+ * A new leader's noop carries the membership in force at that point: a member that joins with no
+ * bootstrap membership (it cannot know the fleet's first one) learns it from the first entry.
+ */
+export function encodeMembership(m: Membership): Uint8Array {
+  const w = new ByteWriter(64);
+  w.u8(VERSION);
+  writeMembership(w, m);
+  return w.finish();
+}
+
+export function decodeMembership(data: Uint8Array): Membership {
+  const r = new ByteReader(data);
+  const version = r.u8('membership version');
+  if (version !== VERSION) throw new DecodeError(`unsupported membership version ${version}`);
+  const m = readMembership(r);
+  r.end('membership');
+  return m;
 }
 
 /**

@@ -14,6 +14,7 @@
 import {
   confChangeProblem,
   encodeConfChange,
+  encodeMembership,
   isMember,
   isVoter,
   quorum,
@@ -450,8 +451,9 @@ export class RaftCore {
     const self = this.#progress.get(this.#id)!;
     self.match = this.#log.lastIndex();
     self.becomeReplicate();
-    // An entry of the new term: committing it commits everything before it (§5.4.2, §8).
-    this.#appendNew([{ type: 'noop', data: EMPTY }]);
+    // An entry of the new term: committing it commits everything before it (§5.4.2, §8). It
+    // records the membership for members that joined without knowing the bootstrap one.
+    this.#appendNew([{ type: 'noop', data: encodeMembership(this.#log.membership()) }]);
   }
 
   /** Starts an election: a pre-vote round first unless `transfer` (the leader asked us to). */
@@ -713,7 +715,11 @@ export class RaftCore {
     if (!this.#broadcastDue) return;
     this.#broadcastDue = false;
     if (this.#role !== 'leader') return;
-    for (const id of this.#progress.keys()) if (id !== this.#id) this.#sendAppend(id);
+    for (const id of this.#progress.keys()) {
+      if (id === this.#id) continue;
+      // The first carries the commit index even when empty; the rest fill the pipeline.
+      if (this.#sendAppend(id)) while (this.#sendAppend(id, false));
+    }
   }
 
   #broadcastHeartbeat(context: Uint8Array | undefined): void {

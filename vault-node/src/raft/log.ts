@@ -2,7 +2,7 @@
 // index 0), the entries after it, how far the caller has made them durable, what is committed and
 // applied, and the membership the log implies. No I/O: the caller persists what Ready hands out.
 
-import { applyConfChange, decodeConfChange } from './conf-change.ts';
+import { applyConfChange, decodeConfChange, decodeMembership } from './conf-change.ts';
 import type { Entry, Membership, Snapshot } from './types.ts';
 
 export class RaftLog {
@@ -16,7 +16,7 @@ export class RaftLog {
   stable: number;
   committed: number;
   applied: number;
-  /** Indices of conf-change entries after the snapshot, ascending. */
+  /** Indices of entries that define the membership (see definesMembership), ascending. */
   private confIndices: number[] = [];
   private current: Membership;
 
@@ -93,9 +93,9 @@ export class RaftLog {
     }
     for (const e of ents) {
       this.entries.push(e);
-      if (e.type === 'conf-change') {
+      if (definesMembership(e)) {
         this.confIndices.push(e.index);
-        this.current = applyConfChange(this.current, decodeConfChange(e.data));
+        this.current = nextMembership(this.current, e);
       }
     }
   }
@@ -183,13 +183,22 @@ export class RaftLog {
     let m = this.snapshot.metadata.membership;
     for (const c of this.confIndices) {
       if (c > i) break;
-      m = applyConfChange(m, decodeConfChange(this.entries[c - this.firstIndex()]!.data));
+      m = nextMembership(m, this.entries[c - this.firstIndex()]!);
     }
     return m;
   }
 
-  /** Index of the newest conf-change entry after the snapshot, or 0. */
+  /** Index of the newest entry defining the membership after the snapshot, or 0. */
   lastConfIndex(): number {
     return this.confIndices[this.confIndices.length - 1] ?? 0;
   }
+}
+
+/** Conf changes, and new leaders' noops that record the whole membership. */
+function definesMembership(e: Entry): boolean {
+  return e.type === 'conf-change' || (e.type === 'noop' && e.data.length > 0);
+}
+
+function nextMembership(m: Membership, e: Entry): Membership {
+  return e.type === 'noop' ? decodeMembership(e.data) : applyConfChange(m, decodeConfChange(e.data));
 }

@@ -15,7 +15,10 @@ export interface Entry {
   readonly term: number;
   readonly index: number;
   readonly type: EntryType;
-  /** Opaque command bytes for 'normal'; an encoded ConfChange for 'conf-change'; empty for 'noop'. */
+  /**
+   * Opaque command bytes for 'normal'; an encoded ConfChange for 'conf-change'; for 'noop', empty
+   * or (a new leader's first entry) encodeMembership() of the membership in force there.
+   */
   readonly data: Uint8Array;
 }
 
