@@ -129,3 +129,15 @@ export function directoryKey(dirs: DirectoryFixture[], name: string): Uint8Array
   if (!d) throw new Error(`no directory ${name}`);
   return hexToBytes(d.vrf_public_key);
 }
+
+/** The fixture's history parameters in the sdk's shape. */
+export function historyParams(f: HistoryFixture): {
+  historyParams: { kind: 'complete' } | { kind: 'most-recent'; n: number };
+  allowMissingValues: boolean;
+} {
+  return {
+    historyParams:
+      f.params.kind === 'complete' ? { kind: 'complete' } : { kind: 'most-recent', n: f.params.n },
+    allowMissingValues: f.allow_missing_values,
+  };
+}

@@ -10,6 +10,7 @@ import {
   directoryKey,
   type HistoryFixture,
   historyFixtures,
+  historyParams,
   lookupFixtures,
 } from '../../../test/interop/load.ts';
 import {
@@ -30,19 +31,11 @@ import {
   encodeSingleAppendOnlyProof,
 } from './codec.ts';
 import { AkdError } from './errors.ts';
-import type { HistoryVerificationParams, VerifyResult } from './types.ts';
+import type { VerifyResult } from './types.ts';
 import { keyHistoryVerify, lookupVerify } from './verify.ts';
 
 const results = (r: VerifyResult[]) =>
   r.map((x) => ({ epoch: Number(x.epoch), version: Number(x.version), value: bytesToHex(x.value) }));
-
-export function historyParams(f: HistoryFixture): HistoryVerificationParams {
-  return {
-    historyParams:
-      f.params.kind === 'complete' ? { kind: 'complete' } : { kind: 'most-recent', n: f.params.n },
-    allowMissingValues: f.allow_missing_values,
-  };
-}
 
 describe('lookup proofs from akd', () => {
   const fx = lookupFixtures();
