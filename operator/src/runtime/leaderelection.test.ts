@@ -153,6 +153,20 @@ describe('LeaderElector', () => {
     await b.done;
   });
 
+  it('releases even when its copy of the Lease is one write behind', async () => {
+    const api = new FakeApiServer([builtin.lease]);
+    const a = candidate(api, 'a');
+    await vi.advanceTimersByTimeAsync(10);
+    expect(a.elector.isLeader()).toBe(true);
+    api.modify(builtin.lease, 'keyfleet-system', 'keyfleet-operator', { metadata: { labels: { touched: 'yes' } } });
+    a.stop.abort();
+    await vi.advanceTimersByTimeAsync(10);
+    await a.done;
+    expect(a.link.statuses).toContain(409);
+    expect(lease(api)?.spec?.holderIdentity).toBeUndefined();
+    expect(lease(api)?.metadata?.labels).toEqual({ touched: 'yes' });
+  });
+
   it('two standbys racing for an expired lease: the resourceVersion lets only one win', async () => {
     vi.spyOn(Math, 'random').mockReturnValue(0); // identical retry timing: a real collision
     const api = new FakeApiServer([builtin.lease]);

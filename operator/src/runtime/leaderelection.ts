@@ -236,26 +236,36 @@ export class LeaderElector {
 
   /** Gives the Lease up so a standby can take it at once. Only if we still hold it. */
   async #release(): Promise<void> {
-    const lease = this.#lease;
-    if (!lease || lease.spec?.holderIdentity !== this.#o.identity) return;
-    const now = microTime(new Date());
-    try {
-      this.#lease = await this.#o.client.update<Lease>(
-        builtin.lease,
-        {
-          ...lease,
-          spec: {
-            leaseDurationSeconds: 1,
-            acquireTime: now,
-            renewTime: now,
-            leaseTransitions: lease.spec?.leaseTransitions ?? 0,
+    const { client, namespace, name, identity } = this.#o;
+    const signal = AbortSignal.timeout(this.#o.renewDeadlineMs);
+    let lease = this.#lease;
+    // Two tries: a renewal cut short by the shutdown may have landed after all, leaving our
+    // copy one resourceVersion behind; then read the Lease again and release that.
+    for (let attempt = 0; attempt < 2 && lease?.spec?.holderIdentity === identity; attempt++) {
+      const now = microTime(new Date());
+      try {
+        this.#lease = await client.update<Lease>(
+          builtin.lease,
+          {
+            ...lease,
+            spec: {
+              leaseDurationSeconds: 1,
+              acquireTime: now,
+              renewTime: now,
+              leaseTransitions: lease.spec?.leaseTransitions ?? 0,
+            },
           },
-        },
-        AbortSignal.timeout(this.#o.renewDeadlineMs),
-      );
-      this.#log.info('released the lease');
-    } catch (err) {
-      this.#log.warn('could not release the lease; a standby will take it when it expires', { err });
+          signal,
+        );
+        this.#log.info('released the lease');
+        return;
+      } catch (err) {
+        if (!isConflict(err) || attempt > 0) {
+          this.#log.warn('could not release the lease; a standby will take it when it expires', { err });
+          return;
+        }
+        lease = await client.tryGet<Lease>(builtin.lease, namespace, name, signal).catch(() => undefined);
+      }
     }
   }
 }
