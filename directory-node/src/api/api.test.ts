@@ -29,6 +29,10 @@ const post = (body: unknown, type = 'application/json') =>
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
 const get = (path: string) => fetch(`${base}${path}`);
+type Info = { vrfPublicKey: string; signingPublicKey: string };
+type ProofRes = { epoch: EpochHeadJson; proof: string; params?: unknown };
+type AuditRes = { blobs: { name: string; rootHash: string; proof: string }[] };
+const getJson = async <T>(path: string): Promise<T> => (await (await get(path)).json()) as T;
 
 beforeAll(async () => {
   const app = createApp({
@@ -82,7 +86,7 @@ describe('directory HTTP API', () => {
     await post({ username: 'alice', value: Buffer.from('key-two').toString('base64url'), requestId: 'a-2' });
     await publishQueued();
 
-    const info = await (await get('/v1/info')).json();
+    const info = await getJson<Info>('/v1/info');
     const headRes = await get('/v1/epochs/latest');
     const head = (await headRes.json()) as EpochHeadJson;
     expect(head.epoch).toBe(2);
@@ -92,7 +96,7 @@ describe('directory HTTP API', () => {
       hexToBytes(info.signingPublicKey),
     );
 
-    const lookup = await (await get('/v1/lookup?username=alice')).json();
+    const lookup = await getJson<ProofRes>('/v1/lookup?username=alice');
     expect(lookup.epoch.rootHash).toBe(head.rootHash);
     const result = lookupVerify(
       hexToBytes(info.vrfPublicKey),
@@ -104,7 +108,7 @@ describe('directory HTTP API', () => {
     expect(new TextDecoder().decode(result.value)).toBe('key-two');
     expect(result.version).toBe(2n);
 
-    const history = await (await get('/v1/history?username=alice')).json();
+    const history = await getJson<ProofRes>('/v1/history?username=alice');
     const versions = keyHistoryVerify(
       hexToBytes(info.vrfPublicKey),
       hexToBytes(head.rootHash),
@@ -113,14 +117,14 @@ describe('directory HTTP API', () => {
       decodeHistoryProof(Buffer.from(history.proof, 'base64url')),
     );
     expect(versions.map((x) => new TextDecoder().decode(x.value))).toEqual(['key-two', 'key-one']);
-    const recent = await (await get('/v1/history?username=alice&mostRecent=1')).json();
+    const recent = await getJson<ProofRes>('/v1/history?username=alice&mostRecent=1');
     expect(recent.params).toEqual({ kind: 'most-recent', n: 1 });
 
-    const auditRes = await (await get('/v1/audit/2')).json();
+    const auditRes = await getJson<AuditRes>('/v1/audit/2');
     expect(auditRes.blobs).toHaveLength(1);
-    expect(auditRes.blobs[0].rootHash).toBe(head.rootHash);
-    const raw = await get(`/audit/${auditRes.blobs[0].name}`);
-    expect(Buffer.from(await raw.arrayBuffer()).toString('base64url')).toBe(auditRes.blobs[0].proof);
+    expect(auditRes.blobs[0]!.rootHash).toBe(head.rootHash);
+    const raw = await get(`/audit/${auditRes.blobs[0]!.name}`);
+    expect(Buffer.from(await raw.arrayBuffer()).toString('base64url')).toBe(auditRes.blobs[0]!.proof);
 
     expect((await get('/v1/lookup?username=carol')).status).toBe(404);
     expect((await get('/v1/epochs/3')).status).toBe(404);
