@@ -145,7 +145,7 @@ describe('directory HTTP API', () => {
   ])('rejects a change with %s', async (_, body, status) => {
     const res = await post(body);
     expect(res.status).toBe(status);
-    const json = await res.json();
+    const json = (await res.json()) as { error: { code: unknown; message: unknown } };
     expect(typeof json.error.code).toBe('string');
     expect(typeof json.error.message).toBe('string');
   });
