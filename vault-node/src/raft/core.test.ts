@@ -219,23 +219,20 @@ describe('replication', () => {
     expect(h.appliedData('b')).toHaveLength(20);
   });
 
-  it('a follower refuses to replace a committed entry loudly', () => {
+  it('answers an append below its commit index with the commit index, replacing nothing', () => {
     const c = solo('b', { hs: { term: 2, commit: 2 }, entries: [entry(1, 1), entry(2, 1)] });
-    expect(() =>
-      c.step({
-        type: 'append',
-        from: 'a',
-        to: 'b',
-        term: 2,
-        index: 1,
-        logTerm: 1,
-        entries: [entry(2, 2)],
-        commit: 2,
-      }),
-    ).not.toThrow();
-    // (prev 1 < commit 2: answered with the commit index, nothing replaced)
-    const msgs = drain(c);
-    expect(msgs).toEqual([expect.objectContaining({ type: 'append-response', index: 2 })]);
+    c.step({
+      type: 'append',
+      from: 'a',
+      to: 'b',
+      term: 2,
+      index: 1,
+      logTerm: 1,
+      entries: [entry(2, 2)],
+      commit: 2,
+    });
+    expect(drain(c)).toEqual([expect.objectContaining({ type: 'append-response', index: 2 })]);
+    expect(c.status().lastIndex).toBe(2);
   });
 
   it('refuses a persisted commit beyond the persisted log', () => {
@@ -439,11 +436,21 @@ describe('membership', () => {
       reason: 'not-leader',
       leader: 'a',
     });
-    const fresh = solo('a', { voters: ['a'] });
-    fresh.tick();
-    for (let i = 0; i < 30 && fresh.status().role !== 'leader'; i++) fresh.tick();
-    // A single voter commits its noop at once; force the check with an uncommitted term instead:
-    expect(fresh.status().commit).toBe(1);
+  });
+
+  it('refuses a change until the new leader has committed an entry of its term', () => {
+    const h = new Harness(ABC);
+    h.drop = (m) => m.type === 'append-response';
+    h.elect('a');
+    expect(h.core('a').proposeConfChange({ kind: 'add-learner', member: 'd' })).toMatchObject({
+      ok: false,
+      reason: 'dropped',
+      detail: expect.stringMatching(/not yet committed an entry of its term/),
+    });
+    h.drop = () => false;
+    h.tick('a');
+    h.stabilize();
+    expect(h.core('a').proposeConfChange({ kind: 'add-learner', member: 'd' })).toMatchObject({ ok: true });
   });
 
   it('removes a follower; the removed member cannot disturb the rest', () => {
@@ -553,6 +560,18 @@ describe('linearizable reads (ReadIndex)', () => {
     expect(h.core('a').ready().readStates).toEqual([]); // not before the round
     h.stabilize();
     expect(h.readStates.get('a')).toEqual([{ index: 2, context: utf8('r1') }]);
+  });
+
+  it('one heartbeat round confirms every read asked for before it', () => {
+    const h = new Harness(ABC);
+    h.elect('a');
+    h.sent.length = 0;
+    for (let i = 0; i < 10; i++) h.core('a').readIndex(utf8(`r${i}`));
+    h.stabilize();
+    expect(h.sent.filter((m) => m.type === 'heartbeat')).toHaveLength(2);
+    expect(h.readStates.get('a')!.map((r) => new TextDecoder().decode(r.context))).toEqual(
+      Array.from({ length: 10 }, (_, i) => `r${i}`),
+    );
   });
 
   it('a follower forwards the read and learns the index from the leader', () => {

@@ -135,6 +135,8 @@ export class RaftCore {
   #transferee: MemberId | null = null;
   /** Leader: appends to every follower are due (batched until the next Ready). */
   #broadcastDue = false;
+  /** Leader: a heartbeat round for the newest ReadIndex request is due (one round serves all). */
+  #readRoundDue = false;
 
   #msgs: Message[] = [];
   #readStates: { index: number; context: Uint8Array }[] = [];
@@ -429,6 +431,7 @@ export class RaftCore {
     this.#votes.clear();
     this.#transferee = null;
     this.#broadcastDue = false;
+    this.#readRoundDue = false;
     this.#reads = [];
     this.#readsWaiting = [];
   }
@@ -712,6 +715,10 @@ export class RaftCore {
   }
 
   #flushBroadcast(): void {
+    if (this.#readRoundDue) {
+      this.#readRoundDue = false;
+      if (this.#role === 'leader') this.#broadcastHeartbeat(this.#reads[this.#reads.length - 1]?.context);
+    }
     if (!this.#broadcastDue) return;
     this.#broadcastDue = false;
     if (this.#role !== 'leader') return;
@@ -885,7 +892,7 @@ export class RaftCore {
     const acks = new Set<MemberId>();
     if (isVoter(m, this.#id)) acks.add(this.#id);
     this.#reads.push({ key: hex(context), index: log.committed, context, from, acks });
-    this.#broadcastHeartbeat(context);
+    this.#readRoundDue = true;
   }
 
   #answerRead(from: MemberId | null, index: number, context: Uint8Array): void {
