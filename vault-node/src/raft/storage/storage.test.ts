@@ -64,6 +64,20 @@ describe('RaftStorage', () => {
     expect(await reopen(dir)).toEqual(back);
   });
 
+  it('writes nothing for a Ready that only advances the commit index, and records it with the next entries', async () => {
+    const dir = await tempDir();
+    const { storage } = await RaftStorage.open(dir);
+    await storage.persist({ hardState: { term: 1, vote: 'n1', commit: 0 }, entries: entries(1, 3, 1) });
+    const seg = await onlySegment(dir);
+    const size = (await stat(seg)).size;
+    await storage.persist({ hardState: { term: 1, vote: 'n1', commit: 2 }, entries: [] });
+    expect((await stat(seg)).size).toBe(size);
+    await storage.persist({ hardState: { term: 1, vote: 'n1', commit: 3 }, entries: [] });
+    await storage.persist({ entries: entries(4, 4, 1) });
+    await storage.close();
+    expect((await reopen(dir)).hardState).toEqual({ term: 1, vote: 'n1', commit: 3 });
+  });
+
   it('cuts a torn last record at every byte offset, reports it, and keeps everything before it', async () => {
     const base = await tempDir();
     const { storage } = await RaftStorage.open(base);

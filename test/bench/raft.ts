@@ -1,0 +1,159 @@
+// Raft benchmark: 7 real member processes on loopback (127.0.0.11..17), fsync on, default
+// timeouts (100 ms tick, election after 10-20 ticks). Prints commit latency p50/p99 and throughput
+// at 1, 16 and 128 concurrent proposers, and failover time from kill -9 of the leader to the first
+// commit of a write proposed after the kill.
+//
+//   npm exec -- node test/bench/raft.ts [--auth openssl|noble|both] [--seconds N] [--failovers N]
+//                                       [--data-root DIR]
+//
+// --data-root /dev/shm puts the members' data on tmpfs, where fsync returns at once: not a
+// durable configuration, but it separates the disk's share of the latency from ours.
+//
+// Latency is measured inside the leader process (/admin/load: propose to applied result), so it is
+// Raft's commit latency without an HTTP client in the loop. Figures depend heavily on what else the
+// machine runs; the load average is printed with them.
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ClusterClient, http, ProcessCluster, sleep } from '../integration/raft/process-cluster.ts';
+
+const { values } = parseArgs({
+  options: {
+    auth: { type: 'string', default: 'both' },
+    seconds: { type: 'string', default: '5' },
+    failovers: { type: 'string', default: '3' },
+    'data-root': { type: 'string', default: tmpdir() },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (values.help) {
+  process.stdout.write(
+    'usage: npm exec -- node test/bench/raft.ts [--auth openssl|noble|both] [--seconds N] [--failovers N] [--data-root DIR]\n',
+  );
+  process.exit(0);
+}
+const backends =
+  values.auth === 'both' ? (['openssl', 'noble'] as const) : ([values.auth] as ('openssl' | 'noble')[]);
+if (!backends.every((b) => b === 'openssl' || b === 'noble'))
+  throw new Error('--auth must be openssl, noble or both');
+const seconds = Number(values.seconds);
+const failovers = Number(values.failovers);
+const CONCURRENCY = [1, 16, 128];
+
+const progress = (msg: string) =>
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+const pct = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN;
+
+interface Row {
+  auth: string;
+  what: string;
+  p50: string;
+  p99: string;
+  throughput: string;
+  note: string;
+}
+const rows: Row[] = [];
+
+async function runBackend(auth: 'openssl' | 'noble'): Promise<void> {
+  const dir = await mkdtemp(join(values['data-root'], 'kf-raft-bench-'));
+  const c = new ProcessCluster({
+    size: 7,
+    dir,
+    basePort: 20_000 + Math.floor(Math.random() * 20_000),
+    authBackend: auth,
+  });
+  try {
+    progress(`${auth}: starting 7 members`);
+    await c.startAll();
+    let leader = await c.waitLeader(30_000);
+    progress(`${auth}: leader ${leader}`);
+    await http('POST', `${c.member(leader).url}/admin/load`, { concurrency: 16, durationMs: 1000 }, 30_000); // warm-up
+    for (const concurrency of CONCURRENCY) {
+      leader = await c.waitLeader();
+      const load = [loadavg()[0]!.toFixed(1)];
+      const r = (await http(
+        'POST',
+        `${c.member(leader).url}/admin/load`,
+        { concurrency, durationMs: seconds * 1000, valueBytes: 64 },
+        seconds * 1000 + 60_000,
+      )) as { latenciesMs: number[]; failures: number; elapsedMs: number };
+      load.push(loadavg()[0]!.toFixed(1));
+      const lat = r.latenciesMs.sort((a, b) => a - b);
+      rows.push({
+        auth,
+        what: `${concurrency} proposer${concurrency > 1 ? 's' : ''}`,
+        p50: `${pct(lat, 0.5).toFixed(2)} ms`,
+        p99: `${pct(lat, 0.99).toFixed(2)} ms`,
+        throughput: `${Math.round((lat.length / r.elapsedMs) * 1000)} commits/s`,
+        note: `${lat.length} commits, ${r.failures} failed, load avg ${load.join('→')}`,
+      });
+      progress(
+        `${auth}: ${concurrency} proposers: ${rows[rows.length - 1]!.throughput}, p99 ${rows[rows.length - 1]!.p99}`,
+      );
+    }
+
+    const times: number[] = [];
+    const client = new ClusterClient(c);
+    for (let i = 0; i < failovers; i++) {
+      leader = await c.waitLeader();
+      await client.request('/v1/kv/before', { value: String(i) }, 'PUT');
+      const killedAt = performance.now();
+      await c.kill(leader);
+      // First write proposed after the kill that commits: a follower's NotLeader redirect names the
+      // dead leader until the election, so the client rotates over live members.
+      for (;;) {
+        const live = c.alive.map((m) => m.url);
+        const attempts = live.map((url) =>
+          http('PUT', `${url}/v1/kv/after-${i}`, { value: String(i) }, 1000).then(
+            () => true,
+            () => false,
+          ),
+        );
+        if ((await Promise.all(attempts)).some(Boolean)) break;
+        await sleep(10);
+      }
+      times.push(performance.now() - killedAt);
+      progress(`${auth}: failover ${i + 1}: ${times[times.length - 1]!.toFixed(0)} ms`);
+      await c.restart(leader);
+      await sleep(1000);
+    }
+    times.sort((a, b) => a - b);
+    rows.push({
+      auth,
+      what: 'failover (kill -9 leader → first new commit)',
+      p50: `${pct(times, 0.5).toFixed(0)} ms`,
+      p99: `max ${times[times.length - 1]!.toFixed(0)} ms`,
+      throughput: '',
+      note: `${failovers} trials: ${times.map((t) => t.toFixed(0)).join(', ')} ms`,
+    });
+  } finally {
+    await c.stopAll();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+progress(
+  `load average before: ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')} (2 cores, shared)`,
+);
+for (const b of backends) await runBackend(b);
+
+const cols: (keyof Row)[] = ['auth', 'what', 'p50', 'p99', 'throughput', 'note'];
+const width = cols.map((k) => Math.max(k.length, ...rows.map((r) => r[k].length)));
+const line = (r: Record<string, string>) => cols.map((k, i) => r[k]!.padEnd(width[i]!)).join(' | ');
+process.stdout.write(
+  `\nRaft benchmark: 7 members, fsync on, data in ${values['data-root']}, tick 100 ms, election 10 ticks, Node ${process.version}\n`,
+);
+process.stdout.write(
+  `${line(Object.fromEntries(cols.map((k) => [k, k])))}\n${width.map((w) => '-'.repeat(w)).join('-|-')}\n`,
+);
+for (const r of rows) process.stdout.write(`${line(r as unknown as Record<string, string>)}\n`);
+process.stdout.write(
+  `load average after: ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}\n`,
+);
