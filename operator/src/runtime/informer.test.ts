@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createOperatorMetrics } from '../metrics.ts';
 import { indexByOwnerUid } from './cache.ts';
 import { KubeClient } from './client.ts';
@@ -130,6 +130,27 @@ describe('Informer', () => {
       await waitFor('add later', () => events.includes('add later'));
     });
   }
+
+  it('relists at once on a 410, but backs off when 410s follow each other', async () => {
+    vi.useFakeTimers();
+    try {
+      const { api, informer } = setup({ backoff: { initialMs: 1000, maxMs: 1000, jitter: 0 } });
+      api.failNext({ watch: true }, 410, { reason: 'Expired', times: 3 });
+      const lists = () => api.requests.filter((r) => r.query['watch'] !== 'true').length;
+      informer.start();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(lists()).toBe(2); // list, 410, relist at once, 410 again: now waiting
+      await vi.advanceTimersByTimeAsync(999);
+      expect(lists()).toBe(2);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(lists()).toBe(3);
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(lists()).toBe(4);
+      expect(api.openWatches).toBe(1);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 
   it('backs off and retries after list and watch errors, then recovers', async () => {
     const { api, informer, events, metrics } = setup();

@@ -130,6 +130,7 @@ export class Informer<T extends KubeObject> {
     const backoff = new Backoff(this.#opts.backoff ?? defaultInformerBackoff);
     const metricLabel = resourceName(this.resource);
     let needList = true;
+    let previousWasGone = false;
     while (!signal.aborted) {
       const watch = { progressed: false };
       try {
@@ -139,6 +140,7 @@ export class Informer<T extends KubeObject> {
         }
         const started = Date.now();
         await this.#watch(signal, watch);
+        previousWasGone = false;
         if (signal.aborted) break;
         this.#opts.metrics?.informerWatchRestarts.inc({ resource: metricLabel, reason: 'closed' });
         if (watch.progressed || Date.now() - started >= minHealthyWatchMs) {
@@ -154,11 +156,13 @@ export class Informer<T extends KubeObject> {
           });
           this.#opts.metrics?.informerWatchRestarts.inc({ resource: metricLabel, reason: 'expired' });
           needList = true;
-          // A second 410 with nothing in between would loop; slow it down like any failure.
-          if (watch.progressed) backoff.reset();
-          else await sleep(backoff.next(), signal);
+          // Relist at once; but a 410 again right after a relist, with nothing delivered in
+          // between, would loop: slow that down like any failure.
+          if (previousWasGone && !watch.progressed) await sleep(backoff.next(), signal);
+          previousWasGone = true;
           continue;
         }
+        previousWasGone = false;
         const delay = backoff.next();
         this.#log.warn(needList ? 'list failed; retrying' : 'watch failed; reconnecting', {
           err,

@@ -158,7 +158,9 @@ describe('LeaderElector', () => {
     const a = candidate(api, 'a');
     await vi.advanceTimersByTimeAsync(10);
     expect(a.elector.isLeader()).toBe(true);
-    api.modify(builtin.lease, 'keyfleet-system', 'keyfleet-operator', { metadata: { labels: { touched: 'yes' } } });
+    api.modify(builtin.lease, 'keyfleet-system', 'keyfleet-operator', {
+      metadata: { labels: { touched: 'yes' } },
+    });
     a.stop.abort();
     await vi.advanceTimersByTimeAsync(10);
     await a.done;
