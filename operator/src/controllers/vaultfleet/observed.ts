@@ -37,11 +37,18 @@ export interface ObservedMember {
   /** How long the node has not been Ready, when it is not. */
   readonly nodeNotReadySeconds?: number;
   readonly claim: ClaimState;
+  /** The node the pod is bound to. */
+  readonly node?: string;
+  /** Key id of the member's certified HSM identity key, once provisioned. */
+  readonly hsmKeyId?: string;
   /** As the member reports it. */
   readonly role?: RaftRole;
   /** As the leader reports it. */
   readonly matchIndex?: number;
-  /** The leader's matchIndex for this member is within a small lag of the leader's commit index. */
+  /**
+   * The leader's matchIndex for this member is within a small lag of the leader's commit index
+   * (the leader counts itself caught up). False whenever there is no leader to ask.
+   */
   readonly caughtUp: boolean;
 }
 

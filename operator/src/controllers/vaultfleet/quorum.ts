@@ -23,17 +23,23 @@ export interface QuorumAssessment {
   readonly unavailableVoters: readonly string[];
 }
 
-export function memberOf(obs: FleetObservation, zone: string): ObservedMember | undefined {
-  return obs.members.find((m) => m.zone === zone);
+const ABSENT: Omit<ObservedMember, 'zone'> = {
+  pod: 'missing',
+  ready: false,
+  nodeReady: true,
+  claim: 'missing',
+  caughtUp: false,
+};
+
+/** The observed member of `zone`; a zone nothing was observed for has no pod and no claim. */
+export function member(obs: FleetObservation, zone: string): ObservedMember {
+  return obs.members.find((m) => m.zone === zone) ?? { zone, ...ABSENT };
 }
 
 export function assessQuorum(obs: FleetObservation): QuorumAssessment {
   const voters = obs.raft?.voters ?? obs.spec.zones;
   const quorum = quorumSize(voters.length);
-  const healthy = (z: string) => {
-    const m = memberOf(obs, z);
-    return m !== undefined && isHealthy(m);
-  };
+  const healthy = (z: string) => isHealthy(member(obs, z));
   // Without a leader nobody is reported caught up, so nobody counts: that is the truth about a
   // fleet without a leader, it cannot commit.
   const healthyVoters = obs.raft?.leader ? voters.filter(healthy) : [];
@@ -50,4 +56,9 @@ export function assessQuorum(obs: FleetObservation): QuorumAssessment {
 /** Healthy voters left if `zone` stopped, against the quorum of `voterCount` voters. */
 export function keepsQuorumWithout(q: QuorumAssessment, zone: string, voterCount = q.voters.length): boolean {
   return q.healthyVoters.filter((z) => z !== zone).length >= quorumSize(voterCount);
+}
+
+/** Same zones, in any order. */
+export function sameZones(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((z) => b.includes(z));
 }

@@ -138,6 +138,13 @@ const table: Row[] = [
     'QuorumAtRisk',
   ],
 
+  [
+    'DANGER heal: a stale leader without quorum does not change membership, even where Raft would let it',
+    { voters: ['dc1', 'dc2'], leader: 'dc2', members: { dc1: { ...gone, claim: 'missing' } } },
+    { kind: 'Wait' },
+    'QuorumAtRisk',
+  ],
+
   // rejoin or join: zone in spec, not in the group
   [
     'rejoin: removed member still has its lost claim, replace both',

@@ -33,7 +33,14 @@ import {
   type ObservedMember,
   type RaftView,
 } from './observed.ts';
-import { assessQuorum, isHealthy, keepsQuorumWithout, memberOf, type QuorumAssessment } from './quorum.ts';
+import {
+  assessQuorum,
+  isHealthy,
+  keepsQuorumWithout,
+  member,
+  type QuorumAssessment,
+  sameZones,
+} from './quorum.ts';
 
 /**
  * Why a member is recreated, which also says what the reconcile deletes before creating it again:
@@ -88,10 +95,6 @@ function list(zones: readonly string[]): string {
   return zones.length === 0 ? 'none' : zones.join(', ');
 }
 
-function sameSet(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((z) => b.includes(z));
-}
-
 /** Zones in a stable order: the spec's first, then any others sorted. */
 function allZones(obs: FleetObservation): string[] {
   const extra = new Set<string>();
@@ -100,18 +103,6 @@ function allZones(obs: FleetObservation): string[] {
     if (!obs.spec.zones.includes(z)) extra.add(z);
   }
   return [...obs.spec.zones, ...[...extra].sort()];
-}
-
-const ABSENT: Omit<ObservedMember, 'zone'> = {
-  pod: 'missing',
-  ready: false,
-  nodeReady: true,
-  claim: 'missing',
-  caughtUp: false,
-};
-
-function member(obs: FleetObservation, zone: string): ObservedMember {
-  return memberOf(obs, zone) ?? { zone, ...ABSENT };
 }
 
 function dataGone(m: ObservedMember): boolean {
@@ -159,7 +150,7 @@ function restartInPlace(obs: FleetObservation, m: ObservedMember): RolloutStep |
 
 function bootstrapStep(obs: FleetObservation): RolloutStep {
   const zones = obs.spec.zones;
-  if (obs.bootstrapZones !== undefined && !sameSet(obs.bootstrapZones, zones)) {
+  if (obs.bootstrapZones !== undefined && !sameZones(obs.bootstrapZones, zones)) {
     return wait(
       'ZonesChangedDuringBootstrap',
       `spec.zones changed from [${list(obs.bootstrapZones)}] to [${list(zones)}] before the fleet formed; members started with different initial memberships could form two clusters. Restore spec.zones, or delete the fleet and its claims to start over`,
