@@ -194,6 +194,7 @@ export async function down(
   hostNetworkDown();
   removeCreatedMountPoints();
   progress('network, namespaces and mount points removed');
+  rmSync(paths.agentSocket, { force: true });
   if (opts.purge) rmSync(stateDir, { recursive: true, force: true });
   else
     for (const d of [paths.etcdData, paths.pods, paths.volumes, paths.pids, paths.pki])

@@ -23,10 +23,10 @@ export const paths = {
 export const net = {
   podCidr: '10.244.0.0/16',
   serviceCidr: '10.96.0.0/16',
-  // The control plane's own address (on a dummy interface): apiserver, CoreDNS and the kubelet
+  // The control plane's own address (on a port-less bridge, kfbr0; this kernel has no dummy links): apiserver, CoreDNS and the kubelet
   // endpoints listen here, so pods reach them through their node's bridge.
   controlPlaneIp: '10.244.0.1',
-  controlPlaneIface: 'kfcp0',
+  controlPlaneIface: 'kfbr0',
   kubernetesServiceIp: '10.96.0.1',
   dnsServiceIp: '10.96.0.10',
   clusterDomain: 'cluster.local',

@@ -38,6 +38,7 @@ export const controllers = [
   'clusterrole-aggregation-controller',
   'node-lifecycle-controller',
   'taint-eviction-controller',
+  'service-cidr-controller',
 ];
 
 export function startEtcd(): void {

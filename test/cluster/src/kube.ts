@@ -81,7 +81,12 @@ export class Kube {
           port: this.base.port,
           method,
           path,
-          headers: { accept: 'application/json', ...(payload ? { 'content-type': contentType } : {}) },
+          // Content-Length always: Node sends no chunked framing for DELETE, so a body without it would
+          // be read by the server as the next request on the kept-alive socket.
+          headers: {
+            accept: 'application/json',
+            ...(payload ? { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) } : {}),
+          },
           timeout: 30_000,
         },
         (res) => {

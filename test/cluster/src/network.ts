@@ -21,10 +21,7 @@ function sysctl(key: string, value: string): void {
 export function checkRangesFree(): void {
   const routes = run('ip', ['-4', 'route', 'show', 'table', 'all']);
   for (const line of routes.split('\n')) {
-    if (
-      /kfbr|kfcp0/.test(line) ||
-      (/^(unreachable|local|broadcast) /.test(line) && /10\.(244|96)\./.test(line))
-    )
+    if (/kfbr/.test(line) || (/^(unreachable|local|broadcast) /.test(line) && /10\.(244|96)\./.test(line)))
       continue;
     if (/^10\.(244|96)\./.test(line.trim())) {
       throw new Error(
@@ -37,7 +34,7 @@ export function checkRangesFree(): void {
 export function hostNetworkUp(): void {
   checkRangesFree();
   if (!tryRun('ip', ['link', 'show', net.controlPlaneIface])) {
-    run('ip', ['link', 'add', net.controlPlaneIface, 'type', 'dummy']);
+    run('ip', ['link', 'add', net.controlPlaneIface, 'type', 'bridge']);
   }
   tryRun('ip', ['addr', 'add', `${net.controlPlaneIp}/32`, 'dev', net.controlPlaneIface]);
   run('ip', ['link', 'set', net.controlPlaneIface, 'up']);

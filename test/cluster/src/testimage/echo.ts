@@ -32,7 +32,9 @@ function allowedTarget(u: URL): boolean {
     u.protocol === 'http:' &&
     (/^10\.(244|96)\.\d+\.\d+$/.test(u.hostname) ||
       u.hostname.endsWith('.cluster.local') ||
-      !u.hostname.includes('.'))
+      u.hostname.endsWith('.svc') ||
+      // search-domain relative names: <svc>, <pod>.<svc>, <svc>.<ns>
+      u.hostname.split('.').length <= 2)
   );
 }
 
