@@ -235,6 +235,16 @@ describe('replication', () => {
     expect(c.status().lastIndex).toBe(2);
   });
 
+  it.each<[string, Entry[]]>([
+    ['a gap', [entry(2, 1), entry(4, 1)]],
+    ['terms going backwards', [entry(2, 2), entry(3, 1)]],
+    ['a term above the message term', [entry(2, 3)]],
+  ])('drops a malformed append with %s', (_, entries) => {
+    const c = solo('b', { hs: { term: 2 }, entries: [entry(1, 1)] });
+    c.step({ type: 'append', from: 'a', to: 'b', term: 2, index: 1, logTerm: 1, entries, commit: 0 });
+    expect(c.status().lastIndex).toBe(1);
+  });
+
   it('refuses a persisted commit beyond the persisted log', () => {
     expect(() => solo('a', { hs: { term: 1, commit: 5 }, entries: [entry(1, 1)] })).toThrow(
       /beyond the last index/,

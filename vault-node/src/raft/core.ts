@@ -586,6 +586,13 @@ export class RaftCore {
   #handleAppend(m: Message): void {
     const log = this.#log;
     const prev = m.index ?? 0;
+    // Members are authenticated but may be buggy: a malformed append never reaches the log.
+    let want = prev + 1;
+    let lastTerm = m.logTerm ?? 0;
+    for (const e of m.entries ?? []) {
+      if (e.index !== want++ || e.term < lastTerm || e.term > m.term) return;
+      lastTerm = e.term;
+    }
     if (prev < log.committed) {
       this.#send({ type: 'append-response', to: m.from, index: log.committed });
       return;
