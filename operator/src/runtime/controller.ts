@@ -116,6 +116,7 @@ export class Controller {
     for (const w of this.#opts.watches) {
       if (!(await w.informer.waitForSync(stop.signal))) return;
     }
+    if (stop.signal.aborted) return;
     const n = this.#opts.workers ?? 2;
     this.#workers = Array.from({ length: n }, () => this.#work(queue, stop.signal));
     this.#running = true;

@@ -118,6 +118,22 @@ describe('Manager', () => {
     expect(b.manager.readiness()).toMatchObject({ ready: true, role: 'leader', leader: 'b' });
   });
 
+  for (const leaderElection of [false, true]) {
+    it(`stops promptly while informers cannot sync (leader election ${leaderElection ? 'on' : 'off'})`, async () => {
+      const api = new FakeApiServer([testFleetType, builtin.lease, builtin.event]);
+      api.failNext({ path: /vaultfleets/ }, 503, { times: 1_000_000 });
+      const reconciled: string[] = [];
+      const { manager, halt } = start(api, 'x', reconciled, leaderElection);
+      await waitFor('leading', () => manager.readiness().role === 'leader');
+      expect(manager.readiness()).toMatchObject({ ready: false, informersSynced: false });
+      const t0 = Date.now();
+      await halt();
+      expect(Date.now() - t0).toBeLessThan(1000);
+      expect(manager.readiness().controllers).toEqual({ vaultfleet: false });
+      expect(reconciled).toEqual([]);
+    });
+  }
+
   it('refuses two controllers with the same name', () => {
     const api = new FakeApiServer([testFleetType]);
     const reg = counting([], 'x');

@@ -185,7 +185,7 @@ export class Manager {
       const le = this.#opts.leaderElection;
       if (!le) {
         this.#role = 'leader';
-        await this.#startControllers(signal);
+        this.#starting = this.#startControllers(signal);
         await new Promise<void>((resolve) => {
           if (signal.aborted) resolve();
           else signal.addEventListener('abort', () => resolve(), { once: true });
@@ -234,8 +234,10 @@ export class Manager {
 
   async #stopControllers(next: Role): Promise<void> {
     this.#role = next;
-    await this.#starting;
+    const starting = this.#starting;
     this.#starting = undefined;
+    // Stop first: a controller still waiting for its informers to sync gives up on stop().
     await Promise.all(this.#controllers.map((c) => c.stop({ drain: true })));
+    await starting;
   }
 }
