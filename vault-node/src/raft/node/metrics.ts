@@ -24,6 +24,7 @@ export class RaftMetrics {
   readonly commitDuration: Histogram;
   readonly messagesDropped: Counter<'reason'>;
   readonly tornRecords: Counter;
+  readonly snapshotsInstalled: Counter;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -84,6 +85,11 @@ export class RaftMetrics {
       registers,
     });
     for (const r of DROP_REASONS) this.messagesDropped.inc({ reason: r }, 0);
+    this.snapshotsInstalled = new Counter({
+      name: `${PREFIX}snapshots_installed_total`,
+      help: 'Snapshots received from the leader and installed (this member had fallen behind the compacted log).',
+      registers,
+    });
     this.tornRecords = new Counter({
       name: `${PREFIX}torn_writes_recovered_total`,
       help: 'Torn writes cut off the end of the log at startup (never acknowledged data).',

@@ -130,16 +130,25 @@ describe('RaftNode (real core, real disk, real HTTP, in one process)', () => {
     expect(idx).toBeGreaterThanOrEqual(121);
     expect(follower.sm.kv.get('c119')).toBe('119');
 
-    // Snapshots were taken (every 50 entries) and the log compacted; a full restart of every
-    // member recovers snapshot + log and keeps serving.
+    // Snapshots were taken (every 50 entries) and the log compacted. A member that was down
+    // while the leader compacted past its log catches up by installing a snapshot.
     expect(l.node!.status().snapshotIndex).toBeGreaterThanOrEqual(50);
+    const lagging = [...f.members.values()].find((m) => m !== l && m !== follower)!;
+    await f.stop(lagging.id);
+    await Promise.all(Array.from({ length: 120 }, (_, i) => l.node!.propose(put(`d${i}`, String(i)))));
+    await f.start(lagging.id);
+    await eventually(() => lagging.sm.kv.get('d119') === '119');
+    expect(await lagging.registry.metrics()).toMatch(/keyfleet_vault_raft_snapshots_installed_total 1\b/);
+
+    // A full restart of every member recovers snapshot + log and keeps serving.
+    const total = l.sm.kv.size;
     for (const id of ids) await f.stop(id);
     for (const id of ids) await f.start(id);
     const l2 = await f.leader();
     await l2.node!.propose(put('after', 'restart'));
     for (const m of f.members.values()) {
       await eventually(() => m.sm.kv.get('after') === 'restart');
-      expect(m.sm.kv.size).toBe(122);
+      expect(m.sm.kv.size).toBe(total + 1);
     }
     const metrics = await l2.registry.metrics();
     expect(metrics).toMatch(/keyfleet_vault_raft_proposals_committed_total 1\b/);

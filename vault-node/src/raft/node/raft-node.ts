@@ -434,6 +434,7 @@ export class RaftNode {
 
   private async installSnapshot(index: number, data: Uint8Array): Promise<void> {
     await this.sm.restore(data);
+    this.metrics.snapshotsInstalled.inc();
     this.log('info', 'installed a snapshot from the leader', { index });
     // Proposals the snapshot covers may or may not be in it: their outcome is unknown here.
     for (const [i, p] of this.proposals) {

@@ -27,9 +27,12 @@ interface Member {
 }
 
 const servers: Server[] = [];
+/** HTTP requests each member's server received. */
+const requests = new Map<string, number>();
 const transports: HttpTransport[] = [];
 afterEach(async () => {
   for (const t of transports.splice(0)) t.close();
+  requests.clear();
   await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
 });
 
@@ -45,6 +48,10 @@ async function cluster(): Promise<Map<string, Member>> {
   const apps = new Map<string, { app: express.Express; server: Server; url: string }>();
   for (const id of MEMBERS) {
     const app = express();
+    app.use((_req, _res, next) => {
+      requests.set(id, (requests.get(id) ?? 0) + 1);
+      next();
+    });
     apps.set(id, { app, ...(await listen(app)) });
   }
   const peers = new Map([...apps].map(([id, a]) => [id, a.url]));
@@ -120,6 +127,8 @@ describe('HttpTransport', () => {
     n1.transport.send([snapshot]);
     await until(() => c.get('n2')!.received.length === 300 && c.get('n3')!.received.length === 1);
     expect(c.get('n2')!.received).toEqual(appends);
+    // Queued while a request was in flight, the appends were coalesced into few envelopes.
+    expect(requests.get('n2')!).toBeLessThan(100);
     expect(c.get('n3')!.received).toEqual([snapshot]);
     expect(c.get('n2')!.drops.size + c.get('n3')!.drops.size).toBe(0);
   });
@@ -238,6 +247,34 @@ describe('HttpTransport', () => {
       malformed: 1,
       'too-large': 1,
     });
+  });
+
+  it('reads at most two snapshot bodies at once (they are buffered before authentication)', async () => {
+    const c = await cluster();
+    const n2 = c.get('n2')!;
+    const { request } = await import('node:http');
+    const port = Number(new URL(n2.url).port);
+    // Two senders that start a large body and stall hold both slots...
+    const stalled = [0, 1].map(() => {
+      const req = request({
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: RAFT_SNAPSHOT_PATH,
+        headers: { 'content-length': 8 * 1024 * 1024 },
+      });
+      req.on('error', () => {});
+      req.write(new Uint8Array(1024));
+      return req;
+    });
+    await until(() => false, 200).catch(() => undefined);
+    // ...so a third is refused without its body being read.
+    const res = await post(n2.url, RAFT_SNAPSHOT_PATH, new Uint8Array(100));
+    expect([res.status, res.json.error.code]).toEqual([429, 'busy']);
+    for (const r of stalled) r.destroy();
+    await until(() => false, 100).catch(() => undefined);
+    const after = await post(n2.url, RAFT_SNAPSHOT_PATH, new Uint8Array([0, 64, 1]));
+    expect(after.json.error.code).toBe('malformed');
   });
 
   it('drops traffic to and from blocked members (test partitions) and counts it', async () => {

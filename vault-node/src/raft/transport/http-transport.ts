@@ -1,7 +1,7 @@
 // HTTP transport between Raft members.
 //
 // Inbound (express): POST /raft/v1/messages (raw body, 4 MiB cap) and POST /raft/v1/snapshot
-// (raw body, 16 MiB + envelope cap). Every body is a signed envelope (codec.ts); cheap checks run
+// (raw body, 16 MiB + envelope cap, at most two read at once). Every body is a signed envelope (codec.ts); cheap checks run
 // first (shape, configured sender, addressed to us), then the signature, then the replay counter,
 // then the full decode. Anything that fails is dropped, counted by reason, and answered 4xx; only
 // verified messages reach the core.
@@ -37,6 +37,7 @@ export const RAFT_SNAPSHOT_PATH = '/raft/v1/snapshot';
 export type DropReason =
   | 'malformed'
   | 'too-large'
+  | 'busy'
   | 'unknown-member'
   | 'wrong-recipient'
   | 'bad-signature'
@@ -50,6 +51,7 @@ export type DropReason =
 export const DROP_REASONS: readonly DropReason[] = [
   'malformed',
   'too-large',
+  'busy',
   'unknown-member',
   'wrong-recipient',
   'bad-signature',
@@ -80,6 +82,11 @@ export interface HttpTransportOptions {
 }
 
 const SNAPSHOT_CHUNK = 64 * 1024;
+/**
+ * Snapshot bodies are buffered (up to 16 MiB) before their signature can be checked, so at most
+ * this many are read at once: an unauthenticated sender cannot make us hold more than that.
+ */
+const MAX_CONCURRENT_SNAPSHOT_BODIES = 2;
 const BACKOFF_MIN_MS = 50;
 const BACKOFF_MAX_MS = 500;
 
@@ -378,8 +385,24 @@ export class HttpTransport {
       }
     };
     const raw = (limit: number) => express.raw({ type: () => true, limit });
+    let snapshotBodies = 0;
+    const admitSnapshot = (_req: Request, res: Response, next: NextFunction) => {
+      if (snapshotBodies >= MAX_CONCURRENT_SNAPSHOT_BODIES) {
+        this.drop('busy', 1);
+        res.status(429).json({ error: { code: 'busy', message: 'too many snapshots in transfer; retry' } });
+        return;
+      }
+      snapshotBodies++;
+      res.once('close', () => snapshotBodies--);
+      next();
+    };
     router.post(RAFT_MESSAGES_PATH, raw(maxMessagesBody), route(CHANNEL_MESSAGES));
-    router.post(RAFT_SNAPSHOT_PATH, raw(this.limits.maxSnapshotBytes + 64 * 1024), route(CHANNEL_SNAPSHOT));
+    router.post(
+      RAFT_SNAPSHOT_PATH,
+      admitSnapshot,
+      raw(this.limits.maxSnapshotBytes + 64 * 1024),
+      route(CHANNEL_SNAPSHOT),
+    );
     router.use(
       (err: { status?: number; type?: string }, _req: Request, res: Response, next: NextFunction) => {
         if (err.type === 'entity.too.large') {
