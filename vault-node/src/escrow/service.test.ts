@@ -8,7 +8,14 @@ import type { SoftwareHsm } from '../hsm/hsm.ts';
 import { provisionFleet, type TestFleet } from '../hsm/testing.ts';
 import { decodeAttemptResult, encodeCommand } from './commands.ts';
 import { EscrowError, type EscrowHsm, EscrowService, handleEscrowRequest, type Propose } from './service.ts';
-import { bytes, clientFinishLogin, clientRegister, type InMemoryLog, inMemoryLog } from './testing.ts';
+import {
+  bytes,
+  clientFinishLogin,
+  clientRegister,
+  counting,
+  type InMemoryLog,
+  inMemoryLog,
+} from './testing.ts';
 
 let fleet: TestFleet;
 let a: SoftwareHsm;
@@ -26,28 +33,6 @@ afterAll(async () => {
 const GUESS_LIMIT = 3;
 let userCounter = 0;
 const newUser = () => `user-${++userCounter}`;
-
-/** Counts the OPRF evaluations (startLogin) and releases an HSM performs. */
-function counting(hsm: SoftwareHsm) {
-  const counts = { startLogin: 0, release: 0 };
-  const h: EscrowHsm = {
-    memberId: hsm.memberId,
-    opaqueRegistrationResponse: (...x) => hsm.opaqueRegistrationResponse(...x),
-    opaqueCheckTicket: (...x) => hsm.opaqueCheckTicket(...x),
-    opaqueStartLogin: (...x) => {
-      counts.startLogin++;
-      return hsm.opaqueStartLogin(...x);
-    },
-    opaqueFinishLogin: (...x) => hsm.opaqueFinishLogin(...x),
-    escrowSealUpload: (...x) => hsm.escrowSealUpload(...x),
-    escrowRelease: (...x) => {
-      counts.release++;
-      return hsm.escrowRelease(...x);
-    },
-    escrowAuthorize: (...x) => hsm.escrowAuthorize(...x),
-  };
-  return { hsm: h, counts };
-}
 
 async function registered(service: EscrowService, userId: string, password: string) {
   let ticket: Uint8Array = new Uint8Array();

@@ -6,7 +6,8 @@ import type { KeyStretching } from '@keyfleet/sdk/backup/client';
 import { opaqueIdentifiers } from '@keyfleet/sdk/backup/crypto';
 import { fromBase64url } from '@keyfleet/sdk/hsm/bytes';
 import * as opaque from '@serenity-kit/opaque';
-import type { Propose } from './service.ts';
+import type { SoftwareHsm } from '../hsm/hsm.ts';
+import type { EscrowHsm, Propose } from './service.ts';
 import { EscrowStateMachine } from './state-machine.ts';
 
 /** Argon2id at its minimum: for tests and benchmarks that exercise the server, never for users. */
@@ -68,4 +69,29 @@ export function clientFinishLogin(
     keyStretching: CHEAP_STRETCHING,
   });
   return r ? { finishLoginRequest: bytes(r.finishLoginRequest), sessionKey: bytes(r.sessionKey) } : null;
+}
+
+/** The HSM's escrow operations, counting OPRF evaluations (startLogin) and key releases. */
+export function counting(hsm: SoftwareHsm): {
+  hsm: EscrowHsm;
+  counts: { startLogin: number; release: number };
+} {
+  const counts = { startLogin: 0, release: 0 };
+  const h: EscrowHsm = {
+    memberId: hsm.memberId,
+    opaqueRegistrationResponse: (...x) => hsm.opaqueRegistrationResponse(...x),
+    opaqueCheckTicket: (...x) => hsm.opaqueCheckTicket(...x),
+    opaqueStartLogin: (...x) => {
+      counts.startLogin++;
+      return hsm.opaqueStartLogin(...x);
+    },
+    opaqueFinishLogin: (...x) => hsm.opaqueFinishLogin(...x),
+    escrowSealUpload: (...x) => hsm.escrowSealUpload(...x),
+    escrowRelease: (...x) => {
+      counts.release++;
+      return hsm.escrowRelease(...x);
+    },
+    escrowAuthorize: (...x) => hsm.escrowAuthorize(...x),
+  };
+  return { hsm: h, counts };
 }
