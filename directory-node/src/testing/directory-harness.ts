@@ -17,7 +17,11 @@ export class DirectoryHarness {
   private requests = 0;
   clock = 1_700_000_000_000;
 
-  constructor(vrfSecret: Uint8Array, namespace = 'test') {
+  constructor(
+    vrfSecret: Uint8Array,
+    namespace = 'test',
+    signingSecret: Uint8Array = ed25519.utils.randomSecretKey(),
+  ) {
     this.dir = mkdtempSync(join(tmpdir(), 'kf-dir-'));
     this.storage = new SqliteStorage(join(this.dir, 'directory.db'));
     const vrf: VrfKeys = vrfKeys(vrfSecret);
@@ -25,7 +29,7 @@ export class DirectoryHarness {
       namespace,
       hasher: whatsappV1Hasher,
       vrf,
-      signing: signingKeys(ed25519.utils.randomSecretKey()),
+      signing: signingKeys(signingSecret),
       labels: new InlineLabelDeriver(vrf.expanded),
       now: () => this.clock++,
     };
