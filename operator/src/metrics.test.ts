@@ -1,8 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { createOperatorMetrics } from './metrics.ts';
+import { createOperatorMetrics, forgetFleet } from './metrics.ts';
 
 // STYLE.md: metric names are checked against the Prometheus conventions.
-const allowedLabels = new Set(['controller', 'result', 'resource', 'reason', 'lease', 'type']);
+const allowedLabels = new Set([
+  'controller',
+  'result',
+  'resource',
+  'reason',
+  'lease',
+  'type',
+  'namespace',
+  'fleet',
+]);
 
 describe('operator metrics', () => {
   it('follow the naming conventions', async () => {
@@ -27,6 +36,17 @@ describe('operator metrics', () => {
       }
     }
     expect(text).toContain('keyfleet_reconcile_total{controller="c",result="success"} 1');
+  });
+
+  it("forgets a deleted fleet's series", async () => {
+    const m = createOperatorMetrics();
+    m.fleetMembersReady.set({ namespace: 'vaults', fleet: 'a' }, 7);
+    m.fleetMembersReady.set({ namespace: 'vaults', fleet: 'b' }, 5);
+    m.fleetLeaderChanges.inc({ namespace: 'vaults', fleet: 'a' });
+    forgetFleet(m, 'vaults', 'a');
+    const text = await m.registry.metrics();
+    expect(text).not.toContain('fleet="a"');
+    expect(text).toContain('keyfleet_vaultfleet_members_ready{namespace="vaults",fleet="b"} 5');
   });
 
   it('keeps registries separate so tests do not share counts', async () => {

@@ -1,7 +1,8 @@
 // The operator's Prometheus metrics. One registry per process (tests make their own), names
 // following Prometheus conventions: `keyfleet_` prefix, `_total` counters, `_seconds`
 // histograms in base units, and labels of bounded cardinality (controller, result, resource,
-// lease: never an object's name or key).
+// lease, and namespace/fleet for the fleet gauges, bounded by the number of fleets: never a
+// member's, pod's or queue key's name).
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export type ReconcileResult = 'success' | 'error' | 'requeue';
@@ -20,6 +21,25 @@ export interface OperatorMetrics {
   leaderIsLeader: Gauge<'lease'>;
   leaderTransitions: Counter<'lease'>;
   eventsEmitted: Counter<'type'>;
+  fleetMembers: Gauge<'namespace' | 'fleet'>;
+  fleetMembersReady: Gauge<'namespace' | 'fleet'>;
+  fleetQuorum: Gauge<'namespace' | 'fleet'>;
+  fleetQuorumHealthy: Gauge<'namespace' | 'fleet'>;
+  fleetLeaderChanges: Counter<'namespace' | 'fleet'>;
+}
+
+/** Drops a deleted fleet's series so its gauges do not linger at their last values. */
+export function forgetFleet(m: OperatorMetrics, namespace: string, fleet: string): void {
+  const labels = { namespace, fleet };
+  for (const metric of [
+    m.fleetMembers,
+    m.fleetMembersReady,
+    m.fleetQuorum,
+    m.fleetQuorumHealthy,
+    m.fleetLeaderChanges,
+  ]) {
+    metric.remove(labels);
+  }
 }
 
 // From 1 ms to ~2 min: reconciles that wait on API calls land in the middle.
@@ -102,6 +122,36 @@ export function createOperatorMetrics(registry: Registry = new Registry()): Oper
       name: 'keyfleet_events_emitted_total',
       help: 'Kubernetes Events written (created or their series updated), by type.',
       labelNames: ['type'],
+      registers,
+    }),
+    fleetMembers: new Gauge({
+      name: 'keyfleet_vaultfleet_members',
+      help: 'Members a VaultFleet should have (one per zone).',
+      labelNames: ['namespace', 'fleet'],
+      registers,
+    }),
+    fleetMembersReady: new Gauge({
+      name: 'keyfleet_vaultfleet_members_ready',
+      help: 'Members of a VaultFleet that are ready.',
+      labelNames: ['namespace', 'fleet'],
+      registers,
+    }),
+    fleetQuorum: new Gauge({
+      name: 'keyfleet_vaultfleet_quorum',
+      help: 'Members a VaultFleet needs for a majority.',
+      labelNames: ['namespace', 'fleet'],
+      registers,
+    }),
+    fleetQuorumHealthy: new Gauge({
+      name: 'keyfleet_vaultfleet_quorum_healthy',
+      help: '1 while a quorum of caught-up members is ready, else 0.',
+      labelNames: ['namespace', 'fleet'],
+      registers,
+    }),
+    fleetLeaderChanges: new Counter({
+      name: 'keyfleet_vaultfleet_leader_changes_total',
+      help: 'Raft leader changes the operator observed in a VaultFleet.',
+      labelNames: ['namespace', 'fleet'],
       registers,
     }),
   };
