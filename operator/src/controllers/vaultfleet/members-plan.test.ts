@@ -62,17 +62,17 @@ describe('planStep', () => {
     [
       'add learner',
       { kind: 'AddLearner', zone: 'dc4', ...explain },
-      ['admin /v1/admin/membership {"change":"add-learner","member":"backups-dc4"}'],
+      ['admin /v1/admin/membership {"kind":"add-learner","member":"backups-dc4"}'],
     ],
     [
       'promote',
       { kind: 'Promote', zone: 'dc4', ...explain },
-      ['admin /v1/admin/membership {"change":"promote","member":"backups-dc4"}'],
+      ['admin /v1/admin/membership {"kind":"promote","member":"backups-dc4"}'],
     ],
     [
       'remove',
       { kind: 'RemoveMember', zone: 'dc4', ...explain },
-      ['admin /v1/admin/membership {"change":"remove","member":"backups-dc4"}'],
+      ['admin /v1/admin/membership {"kind":"remove","member":"backups-dc4"}'],
     ],
     [
       'transfer',

@@ -43,11 +43,11 @@ function claimRef(fleet: VaultFleet, zone: string): ObjectRef {
   return ref(fleet, 'PersistentVolumeClaim', memberClaimName(fleetName(fleet), zone));
 }
 
-function membership(fleet: VaultFleet, change: string, zone: string): Operation {
+function membership(fleet: VaultFleet, kind: 'add-learner' | 'promote' | 'remove', zone: string): Operation {
   return {
     op: 'leader-admin',
     path: '/v1/admin/membership',
-    body: { change, member: memberName(fleetName(fleet), zone) },
+    body: { kind, member: memberName(fleetName(fleet), zone) },
   };
 }
 
