@@ -78,7 +78,7 @@ try {
   const regStart: number[] = [];
   const regFinish: number[] = [];
   for (const userId of users) {
-    let ticket = new Uint8Array();
+    let ticket: Uint8Array = new Uint8Array();
     const record = await clientRegister(fleet.fleetId, userId, 'pw', async (registrationRequest) => {
       const r = await timed(regStart, () => service.registerStart({ userId, registrationRequest }));
       ticket = r.ticket;

@@ -143,6 +143,7 @@ export class SoftwareHsm {
     try {
       hsm.#load();
     } catch (e) {
+      sealingKey.fill(0);
       await audit.close();
       throw e;
     }
