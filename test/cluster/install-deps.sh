@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the cluster tier needs on a fresh machine (idempotent): ip (iproute2), nft and
 # iptables (kube-proxy's nftables mode, the harness's containment/fault table), conntrack,
-# openssl (the PKI), unshare/nsenter/mount (util-linux). Go itself must already be there.
+# openssl (the PKI), unshare/nsenter/mount (util-linux), curl (used inside pods by the tests). Go itself must already be there.
 set -euo pipefail
 pkgs=()
 need() { command -v "$1" >/dev/null 2>&1 || pkgs+=("$2"); }
@@ -12,6 +12,7 @@ need conntrack conntrack
 need openssl openssl
 need unshare util-linux
 need mount mount
+need curl curl
 if (( ${#pkgs[@]} )); then
   echo "install-deps.sh: installing ${pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
