@@ -16,6 +16,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ClusterClient, HttpStatusError, http, ProcessCluster, sleep } from './process-cluster.ts';
 
 const SIZE = 7;
+const SNAPSHOT_ENTRIES = 100;
+const BURST = 250;
 
 describe('7-member Raft fleet of real processes under faults', () => {
   let cluster: ProcessCluster | undefined;
@@ -31,7 +33,7 @@ describe('7-member Raft fleet of real processes under faults', () => {
       size: SIZE,
       dir,
       basePort: 20_000 + Math.floor(Math.random() * 20_000),
-      snapshotEntries: 300,
+      snapshotEntries: SNAPSHOT_ENTRIES,
       authBackend: 'openssl',
     });
     cluster = c;
@@ -78,9 +80,11 @@ describe('7-member Raft fleet of real processes under faults', () => {
     };
     const load = Promise.all([writer(0), writer(1), writer(2), writer(3), incrementer()]);
     const acksNow = () => acked.size;
+    let laggardId = '';
 
-    // ---- 1. kill -9 random members (at most two down at once) and restart them
-    for (let round = 0; round < 5; round++) {
+    // ---- 1. kill -9 random members (at most two down at once) and restart them, for ~10 s
+    const killPhaseEnd = Date.now() + 10_000;
+    for (let round = 0; round < 2 || Date.now() < killPhaseEnd; round++) {
       const victims = [...ids].sort(() => Math.random() - 0.5).slice(0, 2);
       log(`kill -9 ${victims.join(', ')}`);
       await Promise.all(victims.map((v) => c.kill(v)));
@@ -89,6 +93,24 @@ describe('7-member Raft fleet of real processes under faults', () => {
       await sleep(500);
     }
     log(`acks so far ${acksNow()}`);
+
+    // ---- 1b. a follower down while the leader compacts past its log catches up by snapshot
+    {
+      const leader = await c.waitLeader();
+      laggardId = ids.find((id) => id !== leader)!;
+      log(`kill -9 ${laggardId}, then a burst of ${BURST} writes (snapshots every ${SNAPSHOT_ENTRIES})`);
+      await c.kill(laggardId);
+      const client = new ClusterClient(c);
+      await Promise.all(
+        Array.from({ length: 50 }, async (_, w) => {
+          for (let i = w; i < BURST; i += 50) {
+            await client.request(`/v1/kv/burst-${i}`, { value: `b${i}` }, 'PUT', 30_000);
+            acked.set(`burst-${i}`, `b${i}`);
+          }
+        }),
+      );
+      await c.restart(laggardId);
+    }
 
     // ---- 2. kill the leader, repeatedly
     for (let round = 0; round < 3; round++) {
@@ -196,6 +218,9 @@ describe('7-member Raft fleet of real processes under faults', () => {
       incrAcks.length,
     );
     expect(Math.max(0, ...incrAcks)).toBeLessThanOrEqual(finals[0]!);
+    const laggardMetrics = await (await fetch(`${c.member(laggardId).url}/metrics`)).text();
+    const installed = Number(/keyfleet_vault_raft_snapshots_installed_total (\d+)/.exec(laggardMetrics)?.[1]);
+    expect(installed, `${laggardId} should have caught up from a snapshot`).toBeGreaterThanOrEqual(1);
     const restarts = c.members.reduce((n, m) => n + m.starts - 1, 0);
     log(
       `verified ${acked.size} puts and ${incrAcks.length} increments on all ${SIZE} members (${restarts} restarts)`,
