@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { repoRoot } from '../src/config.ts';
 import { ApiError, ensureNamespace, Kube, type Obj, until, yamlDocs } from './helpers.ts';
 
-const crdDir = join(repoRoot, 'crds');
+// KEYFLEET_CRDS_DIR proves another copy of crds/ (e.g. a fix under review) against the same server.
+const crdDir = process.env['KEYFLEET_CRDS_DIR'] ?? join(repoRoot, 'crds');
 const exampleDir = join(crdDir, 'examples');
 const yamlIn = (dir: string) =>
   existsSync(dir)
