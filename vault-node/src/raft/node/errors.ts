@@ -29,10 +29,10 @@ export class ProposalDroppedError extends Error {
   }
 }
 
-/** No answer in time. For a proposal the outcome is unknown: it may still commit. */
+/** No answer in time, or no longer trackable. For a proposal the outcome is unknown: it may still commit. */
 export class RaftTimeoutError extends Error {
   override name = 'RaftTimeoutError';
-  constructor(what: string, ms: number) {
-    super(`${what} timed out after ${ms} ms${what === 'proposal' ? '; it may still commit' : ''}`);
+  constructor(what: string, ms: number, why = `timed out after ${ms} ms`) {
+    super(`${what} ${why}${what === 'proposal' ? '; it may still commit' : ''}`);
   }
 }

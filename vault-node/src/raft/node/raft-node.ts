@@ -442,7 +442,7 @@ export class RaftNode {
       this.proposals.delete(i);
       clearTimeout(p.timer);
       this.metrics.proposalsFailed.inc({ reason: 'timeout' });
-      p.reject(new RaftTimeoutError('proposal', 0));
+      p.reject(new RaftTimeoutError('proposal', 0, `was overtaken by a snapshot at ${index}`));
     }
     this.applied = index;
     this.snapshotIndex = index;
