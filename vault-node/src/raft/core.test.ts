@@ -366,6 +366,7 @@ describe('snapshots and compaction', () => {
     for (let i = 0; i < 10; i++) h.core('a').propose(utf8(`x${i}`));
     h.stabilize();
     const snap = h.core('a').compact(8, utf8('state@8'));
+    expect(h.core('a').compact(7, utf8('older'))).toBe(snap); // already covered
     expect(snap.metadata).toEqual({ index: 8, term: 1, membership: { voters: ABC, learners: [] } });
     expect(() => h.core('a').compact(50, utf8('x'))).toThrow(/beyond applied/);
     h.restart('c');

@@ -361,12 +361,14 @@ export class RaftCore {
 
   /**
    * The caller took a state-machine snapshot at `index` (<= applied): drop the log up to it.
-   * Returns the snapshot to persist (its term and membership are the log's at `index`).
+   * Returns the snapshot to persist (its term and membership are the log's at `index`); when the
+   * log already starts after `index`, the snapshot it starts from, which covers `index`.
    */
   compact(index: number, snapshotData: Uint8Array): Snapshot {
     const log = this.#log;
-    if (index > log.applied)
+    if (index > log.applied) {
       throw new Error(`raft: cannot compact to ${index}, beyond applied ${log.applied}`);
+    }
     if (index <= log.snapshot.metadata.index) return log.snapshot;
     const s: Snapshot = {
       metadata: { index, term: log.term(index)!, membership: log.membershipAt(index) },

@@ -22,7 +22,7 @@ export function runShard(shard: number, shards: number): void {
       const r = runSchedule(seed, tracing);
       for (const [k, v] of Object.entries(r.stats) as [keyof SimStats, number][])
         total[k] = (total[k] ?? 0) + v;
-      if (tracing) console.log(r.ok ? '' : r.trace.join('\n'));
+      if (tracing) console.log(r.trace.join('\n'));
       if (!r.ok) {
         const sc = r.scenario;
         const tail = tracing ? '' : `\nlast events:\n${r.trace.slice(-40).join('\n')}`;

@@ -119,7 +119,7 @@ export interface SimStats {
 }
 
 export type SimResult =
-  | { ok: true; stats: SimStats }
+  | { ok: true; stats: SimStats; trace: string[] }
   | { ok: false; error: string; stats: SimStats; trace: string[] };
 
 interface IncWaiter {
@@ -337,7 +337,7 @@ export class Simulation {
     m.writing = null;
     m.incarnation++;
     for (const w of m.incs) this.unknown(w.op);
-    for (const w of m.reads) this.abandon(w.op);
+    for (const w of m.reads) this.failed(w.op);
     m.incs = [];
     m.reads = [];
     this.at(this.rng.int(20, 600), () => this.restart(m));
@@ -646,6 +646,10 @@ export class Simulation {
     this.nextOp(o.client);
   }
 
+  /**
+   * The operation had no effect and leaves the history: an increment no leader accepted or whose
+   * entry was replaced, or a read that never answered.
+   */
   private failed(op: number): void {
     const o = this.ops[op]!;
     if (o.done) return;
@@ -660,15 +664,6 @@ export class Simulation {
     if (o.done) return;
     o.done = true;
     this.stats.unknown++;
-    this.nextOp(o.client);
-  }
-
-  /** A read that never answered has no effect: it leaves the history. */
-  private abandon(op: number): void {
-    const o = this.ops[op]!;
-    if (o.done) return;
-    o.done = true;
-    o.failed = true;
     this.nextOp(o.client);
   }
 
@@ -724,7 +719,7 @@ export class Simulation {
     const target = this.rng.chance(0.5) ? this.leaderGuess : this.rng.pick([...this.members.keys()]);
     const m = this.members.get(target);
     if (!m?.core) {
-      this.abandon(op);
+      this.failed(op);
       return;
     }
     const key = dec.decode(this.ops[op]!.data);
@@ -736,7 +731,7 @@ export class Simulation {
     this.at(deadline - this.now, () => {
       if (this.ops[op]!.done || m.incarnation !== inc) return;
       m.reads = m.reads.filter((w) => w.op !== op);
-      this.abandon(op);
+      this.failed(op);
     });
   }
 
@@ -758,7 +753,7 @@ export class Simulation {
   run(): SimResult {
     try {
       this.runChecked();
-      return { ok: true, stats: this.stats };
+      return { ok: true, stats: this.stats, trace: this.tracing ? this.trace : [] };
     } catch (e) {
       const error = e instanceof Error ? `${e.message}\n${this.tracing ? (e.stack ?? '') : ''}` : String(e);
       return { ok: false, error, stats: this.stats, trace: this.trace };
