@@ -271,18 +271,22 @@ export class BackupClient {
     return { member: done.member, sessionId: done.sessionId, keys, released };
   }
 
-  async #upload(userId: string, login: Login, backupKey: Uint8Array): Promise<void> {
+  /** The backup key encrypted under the login's upload key. */
+  #sealedForUpload(
+    userId: string,
+    login: Login,
+    backupKey: Uint8Array,
+  ): { nonce: Uint8Array; ciphertext: Uint8Array } {
     const nonce = new Uint8Array(randomBytes(AEAD_NONCE_BYTES));
     const ctx = { fleetId: this.#o.fleetId, userId, sessionId: login.sessionId };
+    return { nonce, ciphertext: aeadSeal(login.keys.upload, nonce, uploadAd(ctx), backupKey) };
+  }
+
+  async #upload(userId: string, login: Login, backupKey: Uint8Array): Promise<void> {
     await this.#post(
       ESCROW_PATHS.backupKey,
       'backupKeyRequest',
-      {
-        userId,
-        sessionId: login.sessionId,
-        nonce,
-        ciphertext: aeadSeal(login.keys.upload, nonce, uploadAd(ctx), backupKey),
-      },
+      { userId, sessionId: login.sessionId, ...this.#sealedForUpload(userId, login, backupKey) },
       'backupKeyResponse',
     );
   }
@@ -318,7 +322,8 @@ export class BackupClient {
 
   /**
    * Replaces the registration with one for `newPassword`, keeping the stored backup key (or storing
-   * `backupKey` when given). Three Argon2id runs: old login, new registration, new login.
+   * `backupKey` when given). The new registration and the key are committed together. Two Argon2id
+   * runs: the old login and the new registration.
    */
   async changePassword(
     userId: string,
@@ -333,15 +338,19 @@ export class BackupClient {
     await opaque.ready;
     const old = await this.#login(userId, pw);
     const key = backupKey ?? (old.released[0] === 1 ? old.released.slice(1) : null);
+    if (!key) throw new BackupError('no-backup-key', 'no backup key is stored: pass the one to keep');
     const { ticket, registrationRecord } = await this.#registration(userId, newPw);
-    const tag = sessionTag(old.keys.auth, 'replace', replacePayload(ticket, registrationRecord));
+    const replace = {
+      sessionId: old.sessionId,
+      tag: sessionTag(old.keys.auth, 'replace', replacePayload(ticket, registrationRecord)),
+      ...this.#sealedForUpload(userId, old, key),
+    };
     await this.#post(
       ESCROW_PATHS.registerFinish,
       'registerFinishRequest',
-      { userId, ticket, registrationRecord, replace: { sessionId: old.sessionId, tag } },
+      { userId, ticket, registrationRecord, replace },
       'registerFinishResponse',
     );
-    if (key) await this.#upload(userId, await this.#login(userId, newPw), key);
   }
 
   /** Deletes the registration and its backup key (one login). */

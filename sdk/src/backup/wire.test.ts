@@ -10,7 +10,7 @@ describe('escrow wire messages', () => {
     userId: 'alice_01-x',
     ticket: b(48),
     registrationRecord: b(192),
-    replace: { sessionId: b(32, 2), tag: b(32, 3) },
+    replace: { sessionId: b(32, 2), tag: b(32, 3), nonce: b(24, 4), ciphertext: b(48, 5) },
   };
 
   it('round-trips through JSON, nested optional included', () => {

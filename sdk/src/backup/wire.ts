@@ -79,8 +79,20 @@ export const schemas = {
     userId: user,
     ticket: bytes(TICKET_BYTES),
     registrationRecord: bytes(OPAQUE_SIZES.registrationRecord),
-    /** Present only to replace an existing registration: an authorisation by a session of its owner. */
-    replace: { t: 'optional', of: { sessionId: bytes(SESSION_ID_BYTES), tag: bytes(SESSION_TAG_BYTES) } },
+    /**
+     * Present only to replace an existing registration: an authorisation by a session of its owner,
+     * and the backup key to keep, encrypted under that session's upload key (stored with the new
+     * registration in the same command, so a change of password never leaves the user without one).
+     */
+    replace: {
+      t: 'optional',
+      of: {
+        sessionId: bytes(SESSION_ID_BYTES),
+        tag: bytes(SESSION_TAG_BYTES),
+        nonce: bytes(AEAD_NONCE_BYTES),
+        ciphertext: bytes(BACKUP_KEY_BYTES + AEAD_TAG_BYTES),
+      },
+    },
   },
   registerFinishResponse: { member },
   recoverStartRequest: { userId: user, startLoginRequest: bytes(OPAQUE_SIZES.startLoginRequest) },

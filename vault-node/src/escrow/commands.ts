@@ -3,7 +3,8 @@
 //
 //   command = u8 version (1) | u8 op | str8 user id | fields of the op
 //     1 register        u8 guess limit (1..255) | u8 mode (0 create, 1 replace)
-//                       | [replace: record digest (32)] | credential nonce (16) | bytes16 record (192)
+//                       | [replace: replaced record digest (32) | sealed backup key (72)]
+//                       | credential nonce (16) | bytes16 record (192)
 //     2 set-backup-key  record digest (32) | sealed backup key (72)
 //     3 attempt         (nothing)
 //     4 reset-attempts  record digest (32)
@@ -32,8 +33,11 @@ export type EscrowCommand =
       readonly op: 'register';
       readonly userId: string;
       readonly guessLimit: number;
-      /** null: create (the user must not exist); else the digest of the registration it replaces. */
-      readonly replace: Uint8Array | null;
+      /**
+       * null: create (the user must not exist, no key yet). Else the digest of the registration it
+       * replaces, and the backup key sealed for the new registration.
+       */
+      readonly replace: { readonly digest: Uint8Array; readonly sealedBackupKey: Uint8Array } | null;
       readonly credentialNonce: Uint8Array;
       readonly registrationRecord: Uint8Array;
     }
@@ -77,7 +81,7 @@ export function encodeCommand(c: EscrowCommand): Uint8Array {
   switch (c.op) {
     case 'register':
       w.u8(c.guessLimit);
-      if (c.replace) w.u8(1).raw(c.replace);
+      if (c.replace) w.u8(1).raw(c.replace.digest).raw(c.replace.sealedBackupKey);
       else w.u8(0);
       w.raw(c.credentialNonce).bytes16(c.registrationRecord);
       break;
@@ -114,7 +118,13 @@ export function decodeCommand(bytes: Uint8Array): EscrowCommand {
       if (guessLimit < 1) throw new DecodeError('guess limit must be 1..255');
       const mode = r.u8('mode');
       if (mode > 1) throw new DecodeError(`unknown register mode ${mode}`);
-      const replace = mode === 1 ? r.raw(DIGEST_BYTES, 'replaced digest') : null;
+      const replace =
+        mode === 1
+          ? {
+              digest: r.raw(DIGEST_BYTES, 'replaced digest'),
+              sealedBackupKey: r.raw(SEALED_BACKUP_KEY_BYTES, 'sealed backup key'),
+            }
+          : null;
       const credentialNonce = r.raw(CREDENTIAL_NONCE_BYTES, 'credential nonce');
       const n = OPAQUE_SIZES.registrationRecord;
       const registrationRecord = r.bytes16('registration record', n, n);

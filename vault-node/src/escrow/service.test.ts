@@ -1,4 +1,4 @@
-import { releaseAd, sessionKeys, sessionTag, uploadAd } from '@keyfleet/sdk/backup/crypto';
+import { releaseAd, replacePayload, sessionKeys, sessionTag, uploadAd } from '@keyfleet/sdk/backup/crypto';
 import { ESCROW_PATHS, messageToJson, schemas } from '@keyfleet/sdk/backup/wire';
 import { aeadOpen, aeadSeal } from '@keyfleet/sdk/hsm/aead';
 import * as opaque from '@serenity-kit/opaque';
@@ -274,6 +274,44 @@ describe('registration', () => {
     expect(log.sm.get(userId)).toBeUndefined();
   });
 
+  it("replace needs the owner's session, a ticket for this user, and the kept key under the session", async () => {
+    const log = inMemoryLog();
+    const svc = service(log);
+    const userId = newUser();
+    await registered(svc, userId, 'old');
+    const s = await login(svc, svc, userId, 'old');
+    let ticket: Uint8Array = new Uint8Array();
+    const record = await clientRegister(fleet.fleetId, userId, 'new', async (registrationRequest) => {
+      const r = await svc.registerStart({ userId, registrationRequest });
+      ticket = r.ticket;
+      return r.registrationResponse;
+    });
+    const key = new Uint8Array(32).fill(0x33);
+    const nonce = new Uint8Array(24).fill(2);
+    const upload = aeadSeal(s.keys.upload, nonce, uploadAd(s.ctx), key);
+    const tag = sessionTag(s.keys.auth, 'replace', replacePayload(ticket, record));
+    const req = { userId, ticket, registrationRecord: record };
+    const good = { sessionId: s.done.sessionId, tag, nonce, ciphertext: upload };
+    const foreign = opaque.client.startRegistration({ password: 'x' }).registrationRequest;
+    const otherTicket = (
+      await svc.registerStart({ userId: 'someone-else', registrationRequest: bytes(foreign) })
+    ).ticket;
+    const refused = [
+      { ...req, replace: { ...good, tag: new Uint8Array(32) } },
+      { ...req, replace: { ...good, ciphertext: aeadSeal(new Uint8Array(32), nonce, uploadAd(s.ctx), key) } },
+      { ...req, ticket: otherTicket, replace: good },
+    ];
+    for (const r of refused) {
+      await expect(svc.registerFinish(r)).rejects.toMatchObject({ code: 'authentication-failed' });
+    }
+    expect(log.sm.get(userId)?.registrationRecord).not.toEqual(record);
+    await svc.registerFinish({ ...req, replace: good });
+    expect(log.sm.get(userId)).toMatchObject({ registrationRecord: record, attempts: 0 });
+    expect((await login(svc, svc, userId, 'new')).released).toEqual(new Uint8Array([1, ...key]));
+    // The old session authorised one replacement of that registration; it is now stale.
+    await expect(svc.registerFinish({ ...req, replace: good })).rejects.toMatchObject({ code: 'stale' });
+  });
+
   it('an upload that does not authenticate under the session is refused', async () => {
     const log = inMemoryLog();
     const svc = service(log);
@@ -310,7 +348,7 @@ describe('handleEscrowRequest', () => {
         userId,
         ticket: new Uint8Array(48),
         registrationRecord: new Uint8Array(192),
-        replace: { sessionId: b32, tag: b32 },
+        replace: { sessionId: b32, tag: b32, nonce: new Uint8Array(24), ciphertext: new Uint8Array(48) },
       }),
       [ESCROW_PATHS.recoverStart]: messageToJson(schemas.recoverStartRequest, {
         userId,

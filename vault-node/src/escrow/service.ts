@@ -7,7 +7,6 @@
 // handleEscrowRequest() is the whole HTTP surface minus HTTP: path + parsed JSON in, status + JSON
 // out, with the strict parsing and the {error: {code, message}} shape of sdk/src/backup/wire.ts.
 
-import { replacePayload } from '@keyfleet/sdk/backup/crypto';
 import {
   type BackupKeyRequest,
   type BackupKeyResponse,
@@ -57,6 +56,7 @@ export type EscrowHsm = Pick<
   | 'escrowSealUpload'
   | 'escrowRelease'
   | 'escrowAuthorize'
+  | 'escrowAuthorizeReplace'
 >;
 
 export interface EscrowServiceOptions {
@@ -119,23 +119,32 @@ export class EscrowService {
     return { member: this.#hsm.memberId, ...r };
   }
 
-  /** Stores a new registration; replacing an existing one needs an authorisation by a session of its owner. */
+  /**
+   * Stores a new registration. Replacing an existing one needs an authorisation by a session of its
+   * owner, which also carries the backup key to keep: record and key change in one command.
+   */
   async registerFinish(req: RegisterFinishRequest): Promise<RegisterFinishResponse> {
-    const credentialNonce = this.#hsm.opaqueCheckTicket(this.#slot, req.userId, req.ticket);
-    if (!credentialNonce) {
-      throw new EscrowError('invalid-request', 'ticket: not issued by this fleet for this user');
-    }
-    let replace: Uint8Array | null = null;
+    let credentialNonce: Uint8Array | null;
+    let replace: { digest: Uint8Array; sealedBackupKey: Uint8Array } | null = null;
     if (req.replace) {
-      replace = this.#hsm.escrowAuthorize(this.#slot, {
+      const r = this.#hsm.escrowAuthorizeReplace(this.#slot, {
         userId: req.userId,
-        sessionId: req.replace.sessionId,
-        action: 'replace',
-        payload: replacePayload(req.ticket, req.registrationRecord),
-        tag: req.replace.tag,
+        ticket: req.ticket,
+        registrationRecord: req.registrationRecord,
+        ...req.replace,
       });
-      if (!replace)
-        throw new EscrowError('authentication-failed', 'replace: the session authorisation does not verify');
+      if (!r) {
+        throw new EscrowError(
+          'authentication-failed',
+          'replace: the ticket, the session authorisation or the backup key upload does not verify',
+        );
+      }
+      credentialNonce = r.credentialNonce;
+      replace = { digest: r.replaces, sealedBackupKey: r.sealedBackupKey };
+    } else {
+      credentialNonce = this.#hsm.opaqueCheckTicket(this.#slot, req.userId, req.ticket);
+      if (!credentialNonce)
+        throw new EscrowError('invalid-request', 'ticket: not issued by this fleet for this user');
     }
     const result = decodePlainResult(
       await this.#commit({

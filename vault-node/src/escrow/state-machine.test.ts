@@ -48,7 +48,8 @@ const register = (
   op: 'register',
   userId,
   guessLimit,
-  replace,
+  // A replacement keeps SEALED[0] as its backup key.
+  replace: replace && { digest: replace, sealedBackupKey: SEALED[0]! },
   ...VARIANTS[v]!,
 });
 
@@ -209,7 +210,7 @@ function modelApply(
     guessLimit: r.guessLimit,
     attempts: 0,
     locked: false,
-    sealed: null,
+    sealed: r.replace ? r.replace.sealedBackupKey[0]! - 1 : null,
   });
   if (c.op === 'register' && c.replace === null) {
     if (r) return { status: 'exists' };
@@ -226,7 +227,7 @@ function modelApply(
     r.attempts++;
     return { status: 'ok', payload: r.attempts };
   }
-  const digest = c.op === 'register' ? c.replace! : c.recordDigest;
+  const digest = c.op === 'register' ? c.replace!.digest : c.recordDigest;
   if (toHex(digest) !== r.digest) return { status: 'stale' };
   switch (c.op) {
     case 'register':

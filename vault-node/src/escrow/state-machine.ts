@@ -100,8 +100,11 @@ export class EscrowStateMachine implements StateMachine {
             .bytes16(r.registrationRecord),
         );
       case 'register':
-        if (!ctEqual(c.replace!, r.digest)) return encodeResult('stale');
-        this.#records.set(c.userId, held({ ...fresh(c), locked: false }));
+        if (!ctEqual(c.replace!.digest, r.digest)) return encodeResult('stale');
+        this.#records.set(
+          c.userId,
+          held({ ...fresh(c), sealedBackupKey: c.replace!.sealedBackupKey, locked: false }),
+        );
         return encodeResult('ok');
       case 'set-backup-key':
         if (!ctEqual(c.recordDigest, r.digest)) return encodeResult('stale');

@@ -92,6 +92,7 @@ export function counting(hsm: SoftwareHsm): {
       return hsm.escrowRelease(...x);
     },
     escrowAuthorize: (...x) => hsm.escrowAuthorize(...x),
+    escrowAuthorizeReplace: (...x) => hsm.escrowAuthorizeReplace(...x),
   };
   return { hsm: h, counts };
 }

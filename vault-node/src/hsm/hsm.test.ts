@@ -56,6 +56,7 @@ describe('the HSM surface', () => {
         'escrowSealUpload',
         'escrowRelease',
         'escrowAuthorize',
+        'escrowAuthorizeReplace',
         'flush',
         'close',
       ].sort(),

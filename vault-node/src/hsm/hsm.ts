@@ -616,6 +616,24 @@ export class SoftwareHsm {
     return r;
   }
 
+  /** Authorises a replacement registration and seals the kept backup key for it; null when it does not verify. */
+  escrowAuthorizeReplace(
+    slot: string,
+    i: {
+      userId: string;
+      sessionId: Uint8Array;
+      ticket: Uint8Array;
+      registrationRecord: Uint8Array;
+      tag: Uint8Array;
+      nonce: Uint8Array;
+      ciphertext: Uint8Array;
+    },
+  ) {
+    const r = this.#engine(slot).authorizeReplace(i);
+    this.#audit.append('escrow-authorize', slot, `replace:${r ? 'ok' : 'failed'}`);
+    return r;
+  }
+
   /** The registration digest a session's authorisation tag was made for, or null when it does not verify. */
   escrowAuthorize(
     slot: string,

@@ -21,6 +21,7 @@ import {
   recoverStartTranscript,
   registerStartTranscript,
   releaseAd,
+  replacePayload,
   SESSION_ID_BYTES,
   type SessionAction,
   type SessionKeys,
@@ -282,21 +283,62 @@ export class OpaqueEngine {
     recordDigest: Uint8Array;
   } | null {
     const s = this.#session(i.userId, i.sessionId);
-    if (!s) return null;
+    const key = s && this.#openUpload(s, i.nonce, i.ciphertext);
+    if (!s || !key) return null;
+    return {
+      sealedBackupKey: this.#sealBackupKey(i.userId, s.recordDigest, key),
+      recordDigest: s.recordDigest,
+    };
+  }
+
+  /**
+   * Authorises replacing the session's registration with a new one: the ticket must be this fleet's
+   * for the user (it yields the new credential nonce), the tag the session's over (ticket, new
+   * record), and the upload the backup key under the session. The key is sealed for the new
+   * registration, whose digest the HSM computes from the bytes the owner authorised. Null when
+   * anything does not verify.
+   */
+  authorizeReplace(i: {
+    userId: string;
+    sessionId: Uint8Array;
+    ticket: Uint8Array;
+    registrationRecord: Uint8Array;
+    tag: Uint8Array;
+    nonce: Uint8Array;
+    ciphertext: Uint8Array;
+  }): { replaces: Uint8Array; credentialNonce: Uint8Array; sealedBackupKey: Uint8Array } | null {
+    const s = this.#session(i.userId, i.sessionId);
+    const credentialNonce = this.checkTicket(i.userId, i.ticket);
+    if (!s || !credentialNonce) return null;
+    const expected = sessionTag(s.keys.auth, 'replace', replacePayload(i.ticket, i.registrationRecord));
+    if (!ctEqual(i.tag, expected)) return null;
+    const key = this.#openUpload(s, i.nonce, i.ciphertext);
+    if (!key) return null;
+    const digest = recordDigest(credentialNonce, i.registrationRecord);
+    return {
+      replaces: s.recordDigest,
+      credentialNonce,
+      sealedBackupKey: this.#sealBackupKey(i.userId, digest, key),
+    };
+  }
+
+  /** The backup key a session uploaded, or null when the upload does not authenticate. */
+  #openUpload(s: Session, nonce: Uint8Array, ciphertext: Uint8Array): Uint8Array | null {
     const key = aeadOpen(
       s.keys.upload,
-      i.nonce,
-      uploadAd({ fleetId: this.#o.fleetId, userId: s.userId, sessionId: s.sessionId }),
-      i.ciphertext,
-    );
-    if (!key || key.length !== BACKUP_KEY_BYTES) return null;
-    const nonce = new Uint8Array(randomBytes(AEAD_NONCE_BYTES));
-    const sealed = concatBytes(
       nonce,
-      aeadSeal(this.#sealKey, nonce, this.#sealAd(i.userId, s.recordDigest), key),
+      uploadAd({ fleetId: this.#o.fleetId, userId: s.userId, sessionId: s.sessionId }),
+      ciphertext,
     );
+    return key?.length === BACKUP_KEY_BYTES ? key : null;
+  }
+
+  /** nonce || AEAD(seal key, backup key), bound to user and registration; wipes `key`. */
+  #sealBackupKey(userId: string, digest: Uint8Array, key: Uint8Array): Uint8Array {
+    const nonce = new Uint8Array(randomBytes(AEAD_NONCE_BYTES));
+    const sealed = concatBytes(nonce, aeadSeal(this.#sealKey, nonce, this.#sealAd(userId, digest), key));
     key.fill(0);
-    return { sealedBackupKey: sealed, recordDigest: s.recordDigest };
+    return sealed;
   }
 
   /**
