@@ -214,12 +214,10 @@ export class Simulation {
     for (const id of voters) this.addMember(id, { voters, learners: [] });
   }
 
+  /** Keeps every event when tracing, otherwise the recent ones a failure report shows. */
   private log(s: string): void {
-    if (this.tracing) this.trace.push(`${String(this.now).padStart(6)} ${s}`);
-    else {
-      this.trace.push(`${String(this.now).padStart(6)} ${s}`);
-      if (this.trace.length > 400) this.trace.splice(0, 200);
-    }
+    this.trace.push(`${String(this.now).padStart(6)} ${s}`);
+    if (!this.tracing && this.trace.length > 400) this.trace.splice(0, 200);
   }
 
   private at(delay: number, fn: () => void): void {
