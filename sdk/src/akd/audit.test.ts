@@ -1,7 +1,8 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { auditVerify, computeRootHash, parseAuditBlobName, verifyConsecutiveAppendOnly } from './audit.ts';
 import { AkdError } from './errors.ts';
-import { getPrefix, nodeLabel } from './label.ts';
+import { EMPTY_LABEL, getBit, getPrefix, longestCommonPrefix, type NodeLabel, nodeLabel } from './label.ts';
 import type { AzksElement } from './types.ts';
 import {
   EMPTY_LABEL_VALUE,
@@ -83,5 +84,51 @@ describe('tree reconstruction', () => {
     ]) {
       expect(() => parseAuditBlobName(bad), bad).toThrow(AkdError);
     }
+  });
+});
+
+// Reference model: akd's batch insert into an empty tree, partitioning element lists level by
+// level (no sorting). computeRootHash must agree with it, errors included.
+function naiveRoot(elements: AzksElement[]): Uint8Array | 'error' {
+  const sub = (es: AzksElement[]): { label: NodeLabel; value: Uint8Array } | 'error' => {
+    if (es.length === 1) return es[0] as AzksElement;
+    let lcp = (es[0] as AzksElement).label;
+    for (const e of es) lcp = longestCommonPrefix(lcp, e.label);
+    if (es.some((e) => e.label.labelLen <= lcp.labelLen)) return 'error';
+    const l = sub(es.filter((e) => getBit(e.label, lcp.labelLen) === 0));
+    const r = sub(es.filter((e) => getBit(e.label, lcp.labelLen) === 1));
+    if (l === 'error' || r === 'error') return 'error';
+    return { label: lcp, value: parentHash(l.value, labelValue(l.label), r.value, labelValue(r.label)) };
+  };
+  if (elements.length === 0) return computeRootHash([]);
+  if (elements.some((e) => e.label.labelLen === 0)) return 'error';
+  const sides = [0, 1].map((b) => elements.filter((e) => getBit(e.label, 0) === b));
+  const [l, r] = sides.map((s) => (s.length === 0 ? { label: EMPTY_LABEL, value: EMPTY_NODE_HASH } : sub(s)));
+  if (l === 'error' || r === 'error' || !l || !r) return 'error';
+  return rootHashFromValue(parentHash(l.value, labelValue(l.label), r.value, labelValue(r.label)));
+}
+
+describe('computeRootHash agrees with a level-by-level reference', () => {
+  it('on random sets of labels of mixed lengths, with shared prefixes and garbage bits', () => {
+    const arbElement = fc
+      .tuple(
+        fc.constantFrom(0x00, 0x5a, 0xff),
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.integer({ min: 0, max: 24 }),
+        fc.constantFrom(1, 3, 8, 9, 200, 256, 256, 256),
+      )
+      .map(([fill, rnd, keep, len]) => {
+        const v = new Uint8Array(32).fill(fill);
+        v.set(rnd.subarray(0, keep)); // first `keep` bytes random, the rest shared
+        return { label: nodeLabel(v, len), value: hash(v) };
+      });
+    fc.assert(
+      fc.property(fc.array(arbElement, { maxLength: 12 }), (elements) => {
+        const expected = naiveRoot(elements);
+        if (expected === 'error') expect(() => computeRootHash(elements)).toThrow(AkdError);
+        else expect(computeRootHash(elements)).toEqual(expected);
+      }),
+      { numRuns: 400, seed: 5 },
+    );
   });
 });

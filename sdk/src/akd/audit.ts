@@ -13,7 +13,7 @@
  */
 import { bytesToHex, equalBytes, U64_MAX } from './bytes.ts';
 import { AkdError } from './errors.ts';
-import { EMPTY_LABEL, formatLabel, getBit, longestCommonPrefix, type NodeLabel } from './label.ts';
+import { EMPTY_LABEL, formatLabel, getBit, getPrefix, longestCommonPrefix, type NodeLabel } from './label.ts';
 import type { AppendOnlyProof, AzksElement, SingleAppendOnlyProof } from './types.ts';
 import {
   DIGEST_BYTES,
@@ -32,27 +32,43 @@ interface Built {
   labelValue: Uint8Array;
 }
 
-function subtree(elements: readonly AzksElement[]): Built {
-  if (elements.length === 1) {
-    const e = elements[0] as AzksElement;
-    return { label: e.label, value: e.value, labelValue: labelValue(e.label) };
+/** The label's bits as a sort key: the value with bits past labelLen cleared. */
+function cleanValue(label: NodeLabel): Uint8Array {
+  return label.labelLen >= 256 ? label.labelVal : getPrefix(label, label.labelLen).labelVal;
+}
+
+interface Sorted {
+  readonly e: AzksElement;
+  readonly key: Uint8Array;
+}
+
+/** Bit-string order: by cleaned value, a prefix before its extensions. */
+function compareSorted(a: Sorted, b: Sorted): number {
+  for (let i = 0; i < 32; i++) {
+    const d = (a.key[i] as number) - (b.key[i] as number);
+    if (d !== 0) return d;
   }
-  let lcp = (elements[0] as AzksElement).label;
-  for (let i = 1; i < elements.length; i++)
-    lcp = longestCommonPrefix(lcp, (elements[i] as AzksElement).label);
-  const left: AzksElement[] = [];
-  const right: AzksElement[] = [];
-  for (const e of elements) {
-    if (e.label.labelLen <= lcp.labelLen) {
-      throw new AkdError(
-        'audit',
-        `node ${formatLabel(e.label)} would be dropped: it is a prefix of, or equal to, another node's label`,
-      );
-    }
-    (getBit(e.label, lcp.labelLen) === 0 ? left : right).push(e);
+  return a.e.label.labelLen - b.e.label.labelLen;
+}
+
+/**
+ * The subtree over sorted[lo, hi) (non-empty, all sharing the caller's prefix). In bit-string
+ * order the common prefix of a range is that of its first and last element, a node equal to
+ * that prefix sorts first, and the two sides of the split are contiguous.
+ */
+function subtree(sorted: readonly Sorted[], lo: number, hi: number): Built {
+  const first = (sorted[lo] as Sorted).e;
+  if (hi - lo === 1) return { label: first.label, value: first.value, labelValue: labelValue(first.label) };
+  const lcp = longestCommonPrefix(first.label, (sorted[hi - 1] as Sorted).e.label);
+  if (first.label.labelLen <= lcp.labelLen) {
+    throw new AkdError(
+      'audit',
+      `node ${formatLabel(first.label)} would be dropped: it is a prefix of, or equal to, another node's label`,
+    );
   }
-  const l = subtree(left);
-  const r = subtree(right);
+  const mid = split(sorted, lo, hi, lcp.labelLen);
+  const l = subtree(sorted, lo, mid);
+  const r = subtree(sorted, mid, hi);
   return {
     label: lcp,
     value: parentHash(l.value, l.labelValue, r.value, r.labelValue),
@@ -60,15 +76,26 @@ function subtree(elements: readonly AzksElement[]): Built {
   };
 }
 
+/** First index in [lo, hi) whose bit at `bit` is 1 (bits are monotonic in the sorted range). */
+function split(sorted: readonly Sorted[], lo: number, hi: number, bit: number): number {
+  let a = lo;
+  let b = hi;
+  while (a < b) {
+    const m = (a + b) >>> 1;
+    if (getBit((sorted[m] as Sorted).e.label, bit) === 0) a = m + 1;
+    else b = m;
+  }
+  return a;
+}
+
 /**
  * Root hash of the compressed trie holding exactly `elements` (label, node value). Leaf
  * values must already include their epoch (see leafElement); the empty set gives the
- * empty-tree root.
+ * empty-tree root. O(n log n).
  */
 export function computeRootHash(elements: readonly AzksElement[]): Uint8Array {
   if (elements.length === 0) return rootHashFromValue(EMPTY_ROOT_VALUE);
-  const left: AzksElement[] = [];
-  const right: AzksElement[] = [];
+  const sorted: Sorted[] = [];
   for (const e of elements) {
     if (!(e.value instanceof Uint8Array) || e.value.length !== DIGEST_BYTES) {
       throw new AkdError('audit', `node ${formatLabel(e.label)} has a value of the wrong size`);
@@ -76,14 +103,16 @@ export function computeRootHash(elements: readonly AzksElement[]): Uint8Array {
     if (e.label.labelLen === 0) {
       throw new AkdError('audit', `node ${formatLabel(e.label)} has an empty label`);
     }
-    (getBit(e.label, 0) === 0 ? left : right).push(e);
+    sorted.push({ e, key: cleanValue(e.label) });
   }
-  const side = (s: AzksElement[]): Built =>
-    s.length === 0
+  sorted.sort(compareSorted);
+  const mid = split(sorted, 0, sorted.length, 0);
+  const side = (lo: number, hi: number): Built =>
+    lo === hi
       ? { label: EMPTY_LABEL, value: EMPTY_NODE_HASH, labelValue: EMPTY_LABEL_VALUE }
-      : subtree(s);
-  const l = side(left);
-  const r = side(right);
+      : subtree(sorted, lo, hi);
+  const l = side(0, mid);
+  const r = side(mid, sorted.length);
   return rootHashFromValue(parentHash(l.value, l.labelValue, r.value, r.labelValue));
 }
 

@@ -749,6 +749,80 @@ async fn verify(path: &Path) -> Result<bool, AnyError> {
     Ok(all_as_expected)
 }
 
+/// Times akd's verifiers on the committed fixtures (same workload as test/bench/akd.ts).
+/// Prints one JSON line per figure: {"name", "ms"} (mean per verification).
+async fn bench(dir: &Path) -> Result<bool, AnyError> {
+    let load = |name: &str| -> Result<Value, AnyError> {
+        Ok(serde_json::from_str(&std::fs::read_to_string(dir.join(name))?)?)
+    };
+    let pk_of = |v: &Value, name: &str| -> Result<Vec<u8>, AnyError> {
+        let d = v["directories"].as_array().ok_or("no directories")?.iter().find(|d| d["name"] == name).ok_or("no directory")?;
+        hx(d, "vrf_public_key")
+    };
+    let time = |name: String, iters: u32, f: &mut dyn FnMut() -> Result<(), AnyError>| -> Result<(), AnyError> {
+        f()?;
+        let t = std::time::Instant::now();
+        for _ in 0..iters {
+            f()?;
+        }
+        let ms = t.elapsed().as_secs_f64() * 1000.0 / iters as f64;
+        println!("{}", json!({"name": name, "ms": ms}));
+        Ok(())
+    };
+    let prim = load("primitives.json")?;
+    let v0 = &prim["vrf"][0];
+    let key = VRFPrivateKey::try_from(hx(v0, "sk")?.as_slice())?;
+    let vpk = VRFPublicKey::from(&key);
+    let alpha = hx(v0, "alpha")?;
+    time("vrf prove".into(), 200, &mut || { key.prove(&alpha); Ok(()) })?;
+    let proof = key.prove(&alpha);
+    time("vrf verify".into(), 200, &mut || Ok(vpk.verify(&proof, &alpha)?))?;
+
+    let lk = load("lookup.json")?;
+    for f in lk["lookups"].as_array().ok_or("no lookups")? {
+        let pk = pk_of(&lk, f["directory"].as_str().unwrap_or(""))?;
+        let bytes = b64f(f, "proof")?;
+        let p = LookupProof::try_from(&pb::LookupProof::parse_from_bytes(&bytes)?)?;
+        let (root, epoch, user) = (digest(f, "root_hash")?, u64f(f, "epoch")?, AkdLabel(hx(f, "username")?));
+        let name = format!("lookup verify {} {} v{}", f["directory"].as_str().unwrap_or(""), f["username_utf8"].as_str().unwrap_or(""), f["expected"]["version"]);
+        time(name, 50, &mut || { akd::verify::lookup_verify::<TC>(&pk, root, epoch, user.clone(), p.clone())?; Ok(()) })?;
+    }
+    let hi = load("history.json")?;
+    for f in hi["histories"].as_array().ok_or("no histories")? {
+        if f["expect"] != "valid" || f["allow_missing_values"] == true {
+            continue;
+        }
+        let pk = pk_of(&hi, f["directory"].as_str().unwrap_or(""))?;
+        let p = HistoryProof::try_from(&pb::HistoryProof::parse_from_bytes(&b64f(f, "proof")?)?)?;
+        let params = history_params(&f["params"])?;
+        let (root, epoch, user) = (digest(f, "root_hash")?, u64f(f, "epoch")?, AkdLabel(hx(f, "username")?));
+        let name = format!("history verify {} {} {}", f["directory"].as_str().unwrap_or(""), f["username_utf8"].as_str().unwrap_or(""), f["note"].as_str().unwrap_or(""));
+        time(name, 10, &mut || {
+            akd::verify::key_history_verify::<TC>(&pk, root, epoch, user.clone(), p.clone(), HistoryVerificationParams::Default { history_params: params })?;
+            Ok(())
+        })?;
+    }
+    let au = load("audit.json")?;
+    for f in au["audits"].as_array().ok_or("no audits")? {
+        let p = AppendOnlyProof::try_from(&pb::AppendOnlyProof::parse_from_bytes(&b64f(f, "proof")?)?)?;
+        let mut hashes = vec![];
+        for h in f["root_hashes"].as_array().ok_or("no hashes")? {
+            let d: [u8; 32] = hex::decode(h.as_str().unwrap_or(""))?.try_into().map_err(|_| fail("bad hash"))?;
+            hashes.push(d);
+        }
+        let name = format!("audit verify {} {}..{}", f["directory"].as_str().unwrap_or(""), f["start_epoch"], f["end_epoch"]);
+        // audit_verify is async; run it to completion on this runtime per iteration
+        let iters = 20u32;
+        akd::auditor::audit_verify::<TC>(hashes.clone(), p.clone()).await?;
+        let t = std::time::Instant::now();
+        for _ in 0..iters {
+            akd::auditor::audit_verify::<TC>(hashes.clone(), p.clone()).await?;
+        }
+        println!("{}", json!({"name": name, "ms": t.elapsed().as_secs_f64() * 1000.0 / iters as f64}));
+    }
+    Ok(true)
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -761,7 +835,8 @@ async fn main() {
             Some(p) => verify(Path::new(p)).await,
             None => Err(fail("usage: keyfleet-akd-interop verify CHECKS.json")),
         },
-        Some(other) => Err(fail(format!("unknown command '{other}' (generate [DIR] | verify FILE)"))),
+        Some("bench") => bench(&args.get(1).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("fixtures"))).await,
+        Some(other) => Err(fail(format!("unknown command '{other}' (generate [DIR] | verify FILE | bench [DIR])"))),
     };
     match result {
         Ok(true) => {}
