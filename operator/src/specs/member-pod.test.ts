@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { memberConfigHash } from './config-hash.ts';
-import { Annotation, Label } from './labels.ts';
+import { Annotation, fleetOwnerReference, Label } from './labels.ts';
 import { memberPod, peerUrl, ZONE_LABEL } from './member-pod.ts';
 import { DEFAULT_SPEC_OPTIONS } from './options.ts';
 import { testFleet } from './test-fleet.ts';
@@ -26,16 +26,7 @@ describe('memberPod', () => {
       [Label.managedBy]: 'keyfleet-operator',
       [Label.zone]: 'dc3',
     });
-    expect(pod.metadata?.ownerReferences).toEqual([
-      {
-        apiVersion: 'keyfleet.dev/v1alpha1',
-        kind: 'VaultFleet',
-        name: 'backups',
-        uid: fleet.metadata.uid,
-        controller: true,
-        blockOwnerDeletion: true,
-      },
-    ]);
+    expect(pod.metadata?.ownerReferences).toEqual([fleetOwnerReference(fleet)]);
   });
 
   it('is pinned to its zone by required node affinity', () => {

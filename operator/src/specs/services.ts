@@ -8,35 +8,37 @@
 // quorum and caught up, VAULT_CONTRACT.md), so clients never reach a member that cannot serve.
 
 import type { VaultFleet } from '@keyfleet/sdk/api/index';
-import type { V1Service } from '@kubernetes/client-node';
+import type { V1Service, V1ServiceSpec } from '@kubernetes/client-node';
 import { fleetLabels, fleetName, membersSelector, ownedMeta } from './labels.ts';
 import { clientServiceName, peerServiceName } from './names.ts';
 import { Port, PortName } from './vault-contract.ts';
 
-export function peerService(fleet: VaultFleet): V1Service {
+function service(
+  fleet: VaultFleet,
+  name: string,
+  component: 'peers' | 'client',
+  spec: V1ServiceSpec,
+): V1Service {
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: ownedMeta(fleet, peerServiceName(fleetName(fleet)), fleetLabels(fleet, 'peers')),
-    spec: {
-      clusterIP: 'None',
-      publishNotReadyAddresses: true,
-      selector: membersSelector(fleet),
-      ports: [{ name: PortName.peer, port: Port.peer, targetPort: PortName.peer, protocol: 'TCP' }],
-    },
+    metadata: ownedMeta(fleet, name, fleetLabels(fleet, component)),
+    spec: { ...spec, selector: membersSelector(fleet) },
   };
 }
 
+export function peerService(fleet: VaultFleet): V1Service {
+  return service(fleet, peerServiceName(fleetName(fleet)), 'peers', {
+    clusterIP: 'None',
+    publishNotReadyAddresses: true,
+    ports: [{ name: PortName.peer, port: Port.peer, targetPort: PortName.peer, protocol: 'TCP' }],
+  });
+}
+
 export function clientService(fleet: VaultFleet): V1Service {
-  return {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: ownedMeta(fleet, clientServiceName(fleetName(fleet)), fleetLabels(fleet, 'client')),
-    spec: {
-      type: 'ClusterIP',
-      publishNotReadyAddresses: false,
-      selector: membersSelector(fleet),
-      ports: [{ name: PortName.client, port: Port.client, targetPort: PortName.client, protocol: 'TCP' }],
-    },
-  };
+  return service(fleet, clientServiceName(fleetName(fleet)), 'client', {
+    type: 'ClusterIP',
+    publishNotReadyAddresses: false,
+    ports: [{ name: PortName.client, port: Port.client, targetPort: PortName.client, protocol: 'TCP' }],
+  });
 }

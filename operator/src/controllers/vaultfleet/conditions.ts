@@ -5,7 +5,7 @@
 
 import type { VaultFleetStatus } from '@keyfleet/sdk/api/index';
 import type { FleetObservation } from './observed.ts';
-import { assessQuorum, isHealthy, member, type QuorumAssessment } from './quorum.ts';
+import { assessQuorum, hasFormed, isHealthy, member, type QuorumAssessment } from './quorum.ts';
 import type { RolloutStep } from './rollout.ts';
 
 export type Condition = NonNullable<VaultFleetStatus['conditions']>[number];
@@ -45,7 +45,7 @@ function counts(q: QuorumAssessment): string {
 /** Clients can register and recover: there is a leader and a healthy quorum behind it. */
 export function availableCondition({ observation, generation }: ConditionInput): ComputedCondition {
   const q = assessQuorum(observation);
-  if (!observation.bootstrapped) {
+  if (!hasFormed(observation)) {
     return condition('Available', 'False', 'Bootstrapping', 'the fleet has not formed yet', generation);
   }
   if (!observation.raft?.leader) {

@@ -82,8 +82,8 @@ export interface FleetObservation {
   /** memberConfigHash(spec): what every member's configHash should be. */
   readonly desiredConfigHash: string;
   /**
-   * The fleet has formed once (a leader was seen with every initial member a voter). Recorded
-   * durably by the reconcile; once true, no member is ever created to form a new cluster again.
+   * The fleet has formed once (a leader was seen, quorum.ts hasFormed). Recorded durably by the
+   * reconcile; once true, no member is ever created to form a new cluster again.
    */
   readonly bootstrapped: boolean;
   /** The zones the first bootstrap step started with, when one has started (recorded durably). */

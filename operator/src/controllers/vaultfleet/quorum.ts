@@ -62,3 +62,11 @@ export function keepsQuorumWithout(q: QuorumAssessment, zone: string, voterCount
 export function sameZones(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((z) => b.includes(z));
 }
+
+/**
+ * A fleet has formed once any leader is seen: a quorum elected it, so it may already hold
+ * acknowledged data, and from then on an empty member must never again start as `new`.
+ */
+export function hasFormed(obs: FleetObservation): boolean {
+  return obs.bootstrapped || (obs.raft !== null && obs.raft.leader !== null);
+}

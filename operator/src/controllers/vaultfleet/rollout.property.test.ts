@@ -30,6 +30,7 @@ const observationArb: fc.Arbitrary<FleetObservation> = fc
     leaderPick: fc.integer({ min: -1, max: 9 }),
     retain: fc.boolean(),
     learner: fc.boolean(),
+    bootstrapped: fc.boolean(),
   })
   .chain((p) => {
     const zones = Array.from({ length: p.size }, (_, i) => `dc${i + 1}`);
@@ -46,7 +47,7 @@ const observationArb: fc.Arbitrary<FleetObservation> = fc
           storage: { size: '1Gi', retentionPolicy: p.retain ? 'Retain' : 'Delete' },
         },
         desiredConfigHash: NEW,
-        bootstrapped: true,
+        bootstrapped: p.bootstrapped,
         members,
         raft: { leader, term: 2, commitIndex: 200, voters: groupZones, learners, pendingChange: null },
       }),
@@ -64,9 +65,12 @@ describe('nextStep safety over random states', () => {
         const needsCommit = ['AddLearner', 'Promote', 'RemoveMember', 'TransferLeadership'].includes(s.kind);
 
         expect(nextStep(obs)).toEqual(s); // deterministic
-        if (raft.leader === null) expect(['RecreateMember', 'Wait']).toContain(s.kind);
+        if (raft.leader === null && obs.bootstrapped) expect(['RecreateMember', 'Wait']).toContain(s.kind);
         if (needsCommit) expect(q.hasQuorum).toBe(true);
-        if (s.kind === 'CreateMember') expect(s.clusterState).toBe('existing');
+        // `new` only before any leader was ever seen: an empty member never forms a second cluster.
+        if (s.kind === 'CreateMember' && s.clusterState === 'new') {
+          expect(obs.bootstrapped || raft.leader !== null).toBe(false);
+        }
         if (s.kind === 'RecreateMember' && s.cause === 'pod-missing')
           expect(['bound', 'pending']).toContain(m(s.zone).claim);
         if (s.kind === 'TransferLeadership') {

@@ -49,6 +49,13 @@ const table: Row[] = [
     'ZonesChangedDuringBootstrap',
   ],
 
+  [
+    'DANGER formed but not yet recorded: a member that lost its data is removed, never re-created as new',
+    { bootstrapped: false, members: { dc3: { ...gone, claim: 'missing' } } },
+    { kind: 'RemoveMember', zone: 'dc3' },
+    'RemovingMember',
+  ],
+
   // no leader
   [
     'no leader: restart a member whose pod is gone and data intact',

@@ -5,7 +5,8 @@
 //
 // The rules, in the order they are tried:
 //   1. paused: nothing.
-//   2. until the fleet has formed: create the initial members (cluster state `new`), nothing else.
+//   2. until the fleet has formed (a leader was ever seen): create the initial members (cluster
+//      state `new`), nothing else.
 //   3. no leader: only restart members whose pod is gone and whose data is intact; everything
 //      else waits, because without a leader nothing can be checked or committed.
 //   4. a membership change in flight: wait for it (one Raft membership change at a time).
@@ -35,6 +36,7 @@ import {
 } from './observed.ts';
 import {
   assessQuorum,
+  hasFormed,
   isHealthy,
   keepsQuorumWithout,
   member,
@@ -78,16 +80,16 @@ export interface Explanation {
 
 export type RolloutStep = RolloutAction & Explanation;
 
-function step(
-  action: RolloutAction,
+function step<A extends RolloutAction>(
+  action: A,
   reason: string,
   message: string,
-  eventType: 'Normal' | 'Warning' = 'Normal',
-) {
-  return { ...action, reason, message, eventType } as RolloutStep;
+  eventType: Explanation['eventType'] = 'Normal',
+): A & Explanation {
+  return { ...action, reason, message, eventType };
 }
 
-function wait(reason: string, message: string, eventType: 'Normal' | 'Warning' = 'Normal'): RolloutStep {
+function wait(reason: string, message: string, eventType: Explanation['eventType'] = 'Normal'): RolloutStep {
   return step({ kind: 'Wait' }, reason, message, eventType);
 }
 
@@ -114,11 +116,6 @@ function nodeLost(obs: FleetObservation, m: ObservedMember): boolean {
   return (
     m.pod !== 'missing' && m.pod !== 'terminating' && !m.nodeReady && (m.nodeNotReadySeconds ?? 0) >= after
   );
-}
-
-/** A fleet has formed once a leader is known and every initial member is a voter. */
-export function hasFormed(raft: RaftView | null, initialZones: readonly string[]): boolean {
-  return raft !== null && raft.leader !== null && initialZones.every((z) => raft.voters.includes(z));
 }
 
 /** A pod that is gone or dead while its data is intact: starting it again can only help. */
@@ -420,7 +417,8 @@ export function nextStep(obs: FleetObservation): RolloutStep {
   if (obs.spec.paused) {
     return step({ kind: 'None' }, 'Paused', 'spec.paused is true: no changes are made to the fleet');
   }
-  if (!obs.bootstrapped) return bootstrapStep(obs);
+  // Not only the recorded flag: the operator may not have recorded the forming yet.
+  if (!hasFormed(obs)) return bootstrapStep(obs);
   const raft = obs.raft;
   if (raft === null || raft.leader === null) return leaderlessStep(obs);
   if (raft.pendingChange !== null) {

@@ -4,7 +4,7 @@
 import type { VaultFleetStatus } from '@keyfleet/sdk/api/index';
 import { memberName } from '../../specs/names.ts';
 import type { FleetObservation } from './observed.ts';
-import { assessQuorum, isHealthy, member, sameZones } from './quorum.ts';
+import { assessQuorum, hasFormed, isHealthy, member, sameZones } from './quorum.ts';
 
 export type Phase = NonNullable<VaultFleetStatus['phase']>;
 export type MemberStatus = NonNullable<VaultFleetStatus['members']>[number];
@@ -17,7 +17,7 @@ export type MemberStatus = NonNullable<VaultFleetStatus['members']>[number];
  */
 export function derivePhase(obs: FleetObservation): Phase {
   if (obs.spec.paused) return 'Paused';
-  if (!obs.bootstrapped) return obs.members.some((m) => m.pod !== 'missing') ? 'Bootstrapping' : 'Pending';
+  if (!hasFormed(obs)) return obs.members.some((m) => m.pod !== 'missing') ? 'Bootstrapping' : 'Pending';
   const q = assessQuorum(obs);
   const raft = obs.raft;
   if (raft === null || raft.leader === null || !q.hasQuorum) return 'Degraded';
