@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { stateDir } from '../src/config.ts';
 import { faults } from '../src/control-client.ts';
+import { run } from '../src/sh.ts';
 import {
   echo,
   ensureNamespace,
@@ -199,6 +200,19 @@ describe('a StatefulSet over seven zones', () => {
   test('names outside the cluster do not resolve (nothing is forwarded off the machine)', async () => {
     const r = await echo(await ipOf('web-0'), '/resolve?name=example.com');
     expect(r.status).toBe(502);
+  });
+
+  test('traffic containment: pods have no default route; the host refuses pod and Service addresses no one owns', async () => {
+    // `ip route get` asks the routing table only: no packet is sent anywhere.
+    const r = await faults.exec(ns, 'web-0', [
+      'sh',
+      '-c',
+      'ip route; ip route get 192.0.2.1 2>&1; ip route get 8.8.8.8 2>&1; true',
+    ]);
+    expect(r.stdout).not.toMatch(/^default/m);
+    expect(r.stdout.match(/Network is unreachable/g)?.length).toBe(2);
+    const host = run('sh', ['-c', 'ip route get 10.244.200.9 2>&1; ip route get 10.96.250.1 2>&1; true']);
+    expect(host.match(/unreachable|No route to host/gi)?.length).toBe(2);
   });
 
   test('kubectl logs reads a container log through the node agent', async () => {

@@ -18,8 +18,10 @@ function ourProcesses(): string[] {
     } catch {
       continue;
     }
+    // Ours: the cached binaries pointed at this cluster's state directory (others may run them for
+    // their own tests), the agent, and the pods' processes.
     if (
-      cmd.includes(binCache()) ||
+      (cmd.includes(binCache()) && cmd.includes(stateDir)) ||
       cmd.includes('test/cluster/src/agent/main.ts') ||
       cmd.includes('test/cluster/src/testimage/')
     ) {
