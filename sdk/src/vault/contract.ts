@@ -1,0 +1,72 @@
+// The contract between a vault-node process and whoever runs it (the operator's Pod, or a local
+// launcher): environment variable names, ports, paths, mounted file names. Both sides import these
+// constants; operator/src/specs/VAULT_CONTRACT.md explains each one.
+
+/** Ports of a vault member. Plain HTTP inside the cluster: see VAULT_CONTRACT.md ("Why HTTP"). */
+export const Port = {
+  /** The escrow API (`/v1/...`), behind the client Service. */
+  client: 8080,
+  /** Raft and fleet-secret distribution between members, behind the headless peer Service. */
+  peer: 7000,
+  /** Probes, the preStop hook and the operator's signed admin calls. Never behind a Service. */
+  admin: 8081,
+  /** Prometheus `/metrics`. */
+  metrics: 9090,
+} as const;
+
+export const HttpPath = {
+  healthz: '/healthz',
+  readyz: '/readyz',
+  prepareStop: '/v1/admin/prepare-stop',
+  adminStatus: '/v1/admin/status',
+  adminMembership: '/v1/admin/membership',
+  adminTransferLeadership: '/v1/admin/transfer-leadership',
+  identityRequest: '/v1/admin/identity/request',
+  identityCertificate: '/v1/admin/identity/certificate',
+  /** Peer port: this member's HSM certificate, so peers can authenticate its Raft messages. */
+  peerIdentity: '/v1/fleet/identity',
+  /** Peer port: the fleet secret sealed to the requesting member's certified agreement key. */
+  peerFleetSecret: '/v1/fleet/secret',
+  metrics: '/metrics',
+} as const;
+
+/** Environment variables the vault node reads. */
+export const Env = {
+  fleetId: 'KEYFLEET_FLEET_ID',
+  memberId: 'KEYFLEET_MEMBER_ID',
+  zone: 'KEYFLEET_ZONE',
+  clusterState: 'KEYFLEET_CLUSTER_STATE',
+  initialMembers: 'KEYFLEET_INITIAL_MEMBERS',
+  peerUrlTemplate: 'KEYFLEET_PEER_URL_TEMPLATE',
+  /** Optional `id=url,...`: explicit peer addresses that win over the template (local fleets, tests). */
+  peerUrls: 'KEYFLEET_PEER_URLS',
+  dataDir: 'KEYFLEET_DATA_DIR',
+  sealingKeyFile: 'KEYFLEET_SEALING_KEY_FILE',
+  manufacturerCaFile: 'KEYFLEET_MANUFACTURER_CA_FILE',
+  operatorAdminKeyFile: 'KEYFLEET_OPERATOR_ADMIN_KEY_FILE',
+  guessLimit: 'KEYFLEET_GUESS_LIMIT',
+  clientPort: 'KEYFLEET_CLIENT_PORT',
+  peerPort: 'KEYFLEET_PEER_PORT',
+  adminPort: 'KEYFLEET_ADMIN_PORT',
+  metricsPort: 'KEYFLEET_METRICS_PORT',
+  /** Address to listen on (default 0.0.0.0); a local launcher binds each member to its own loopback address. */
+  listenHost: 'KEYFLEET_LISTEN_HOST',
+  /** Raft tick in milliseconds (default 100); tests shorten it. */
+  tickMs: 'KEYFLEET_RAFT_TICK_MS',
+  logLevel: 'KEYFLEET_LOG_LEVEL',
+  tmpDir: 'TMPDIR',
+} as const;
+
+/** The placeholder KEYFLEET_PEER_URL_TEMPLATE carries for a member id. */
+export const MEMBER_PLACEHOLDER = '{member}';
+
+/**
+ * How a member starts on an empty data directory: `new` forms the fleet with KEYFLEET_INITIAL_MEMBERS
+ * as its first voters; `existing` waits to be added as a learner by the leader. A member with data
+ * ignores it.
+ */
+export type ClusterState = 'new' | 'existing';
+
+/** Signature scheme of the operator's admin calls (see admin-signature.ts). */
+export const ADMIN_AUTH_SCHEME = 'Keyfleet-Ed25519';
+export const ADMIN_TIMESTAMP_HEADER = 'x-keyfleet-timestamp';

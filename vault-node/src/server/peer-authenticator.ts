@@ -1,0 +1,77 @@
+// Raft message authentication with peers' certified HSM identity keys, learnt on demand: a message
+// from a member whose certificate this member has not verified yet is dropped, and the certificate
+// is fetched from that member's peer address (GET /v1/fleet/identity) and verified against the
+// manufacturer CA, this fleet and that member id. The next message is accepted. Nothing on the
+// network can make a member trust a key that the CA did not certify for that member of this fleet.
+import { HttpPath } from '@keyfleet/sdk/vault/contract';
+import type { HsmAuthenticator } from '../hsm/index.ts';
+import type { Logger } from '../raft/node/logger.ts';
+import type { Authenticator, MemberId } from '../raft/types.ts';
+
+const MAX_CERTIFICATE_BYTES = 4096;
+const RETRY_AFTER_MS = 1000;
+
+export class PeerAuthenticator implements Authenticator {
+  readonly #inner: HsmAuthenticator;
+  readonly #urlOf: (member: MemberId) => string;
+  readonly #log: Logger;
+  readonly #trusted = new Set<MemberId>();
+  readonly #lastTry = new Map<MemberId, number>();
+
+  constructor(inner: HsmAuthenticator, urlOf: (member: MemberId) => string, log: Logger) {
+    this.#inner = inner;
+    this.#urlOf = urlOf;
+    this.#log = log;
+  }
+
+  sign(from: MemberId, body: Uint8Array): Uint8Array {
+    return this.#inner.sign(from, body) as Uint8Array;
+  }
+
+  verify(from: MemberId, body: Uint8Array, signature: Uint8Array): boolean {
+    if (!this.#trusted.has(from)) {
+      void this.learn(from);
+      return false;
+    }
+    return this.#inner.verify(from, body, signature) as boolean;
+  }
+
+  isTrusted(member: MemberId): boolean {
+    return this.#trusted.has(member);
+  }
+
+  /** Fetches and verifies `member`'s certificate (at most once a second per member). */
+  async learn(member: MemberId): Promise<boolean> {
+    if (this.#trusted.has(member)) return true;
+    const now = Date.now();
+    if (now - (this.#lastTry.get(member) ?? 0) < RETRY_AFTER_MS) return false;
+    this.#lastTry.set(member, now);
+    try {
+      const res = await fetch(this.#urlOf(member) + HttpPath.peerIdentity, {
+        signal: AbortSignal.timeout(2000),
+      });
+      if (!res.ok) return false;
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      if (bytes.length > MAX_CERTIFICATE_BYTES) throw new Error('certificate too large');
+      const subject = this.#inner.trust(bytes);
+      if (subject !== member) {
+        this.#inner.forget(subject);
+        throw new Error(`the address of ${member} served the certificate of ${subject}`);
+      }
+      this.#trusted.add(member);
+      this.#log('info', 'peer certificate verified', { peer: member });
+      return true;
+    } catch (e) {
+      this.#log('warn', 'peer certificate refused', {
+        peer: member,
+        reason: e instanceof Error ? e.message : String(e),
+      });
+      return false;
+    }
+  }
+
+  forget(member: MemberId): void {
+    this.#trusted.delete(member);
+    this.#inner.forget(member);
+  }
+}
