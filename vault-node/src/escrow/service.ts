@@ -55,7 +55,7 @@ export type EscrowHsm = Pick<
   | 'opaqueFinishLogin'
   | 'escrowSealUpload'
   | 'escrowRelease'
-  | 'escrowAuthorize'
+  | 'escrowAuthorizeDelete'
   | 'escrowAuthorizeReplace'
 >;
 
@@ -224,13 +224,7 @@ export class EscrowService {
 
   /** Deletes a registration on an authorisation by a session of its owner. */
   async delete(req: DeleteRequest): Promise<DeleteResponse> {
-    const recordDigest = this.#hsm.escrowAuthorize(this.#slot, {
-      userId: req.userId,
-      sessionId: req.sessionId,
-      action: 'delete',
-      payload: new Uint8Array(),
-      tag: req.tag,
-    });
+    const recordDigest = this.#hsm.escrowAuthorizeDelete(this.#slot, req);
     if (!recordDigest)
       throw new EscrowError('authentication-failed', 'the session authorisation does not verify');
     const result = decodePlainResult(await this.#commit({ op: 'delete', userId: req.userId, recordDigest }));

@@ -91,7 +91,7 @@ export function counting(hsm: SoftwareHsm): {
       counts.release++;
       return hsm.escrowRelease(...x);
     },
-    escrowAuthorize: (...x) => hsm.escrowAuthorize(...x),
+    escrowAuthorizeDelete: (...x) => hsm.escrowAuthorizeDelete(...x),
     escrowAuthorizeReplace: (...x) => hsm.escrowAuthorizeReplace(...x),
   };
   return { hsm: h, counts };

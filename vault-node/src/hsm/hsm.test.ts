@@ -55,7 +55,7 @@ describe('the HSM surface', () => {
         'opaqueFinishLogin',
         'escrowSealUpload',
         'escrowRelease',
-        'escrowAuthorize',
+        'escrowAuthorizeDelete',
         'escrowAuthorizeReplace',
         'flush',
         'close',

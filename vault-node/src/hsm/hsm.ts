@@ -11,7 +11,6 @@
 import { type KeyObject, randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SessionAction } from '@keyfleet/sdk/backup/crypto';
 import { AEAD_NONCE_BYTES, aeadOpen, aeadSeal, context, deriveKey } from '@keyfleet/sdk/hsm/aead';
 import {
   encodeSlotAttestation,
@@ -634,13 +633,13 @@ export class SoftwareHsm {
     return r;
   }
 
-  /** The registration digest a session's authorisation tag was made for, or null when it does not verify. */
-  escrowAuthorize(
+  /** The registration a session's delete authorisation was made for, or null when it does not verify. */
+  escrowAuthorizeDelete(
     slot: string,
-    i: { userId: string; sessionId: Uint8Array; action: SessionAction; payload: Uint8Array; tag: Uint8Array },
+    i: { userId: string; sessionId: Uint8Array; tag: Uint8Array },
   ): Uint8Array | null {
-    const r = this.#engine(slot).authorize(i);
-    this.#audit.append('escrow-authorize', slot, `${i.action}:${r ? 'ok' : 'failed'}`);
+    const r = this.#engine(slot).authorizeDelete(i);
+    this.#audit.append('escrow-authorize', slot, `delete:${r ? 'ok' : 'failed'}`);
     return r;
   }
 

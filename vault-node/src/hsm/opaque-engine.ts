@@ -23,7 +23,6 @@ import {
   releaseAd,
   replacePayload,
   SESSION_ID_BYTES,
-  type SessionAction,
   type SessionKeys,
   sessionKeys,
   sessionTag,
@@ -392,17 +391,11 @@ export class OpaqueEngine {
     return { releaseNonce, releaseCiphertext, signature };
   }
 
-  /** Checks a session's authorisation tag; the registration it was granted for, or null. */
-  authorize(i: {
-    userId: string;
-    sessionId: Uint8Array;
-    action: SessionAction;
-    payload: Uint8Array;
-    tag: Uint8Array;
-  }): Uint8Array | null {
+  /** Checks a session's delete authorisation; the registration it was granted for, or null. */
+  authorizeDelete(i: { userId: string; sessionId: Uint8Array; tag: Uint8Array }): Uint8Array | null {
     const s = this.#session(i.userId, i.sessionId);
     if (!s) return null;
-    return ctEqual(i.tag, sessionTag(s.keys.auth, i.action, i.payload)) ? s.recordDigest : null;
+    return ctEqual(i.tag, sessionTag(s.keys.auth, 'delete', new Uint8Array())) ? s.recordDigest : null;
   }
 
   /** Forgets every login state and session (the HSM is closing). */
