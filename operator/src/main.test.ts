@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from './log.ts';
-import { type OperatorConfig, parseConfig, startOperator, UsageError } from './main.ts';
+import { type OperatorConfig, parseConfig, parseDuration, startOperator, UsageError } from './main.ts';
 import type { Lease } from './runtime/leaderelection.ts';
 import { builtin } from './runtime/resource.ts';
 import { FakeApiServer } from './runtime/testing/fake-apiserver.ts';
@@ -16,44 +16,85 @@ describe('parseConfig', () => {
   it('has defaults, reads the environment, and lets flags win', () => {
     const d = parseConfig([], {}) as OperatorConfig;
     expect(d).toMatchObject({
-      namespace: '',
+      namespaces: [],
       leaderElect: true,
       leaderElectionId: 'keyfleet-operator',
-      metricsAddr: ':8080',
+      leaseDurationMs: 15_000,
+      renewDeadlineMs: 10_000,
+      retryPeriodMs: 2_000,
+      metricsAddress: ':8080',
       logLevel: 'info',
+      images: {},
     });
     expect(d.identity).toMatch(/_[0-9a-f]{8}$/);
     const env = {
-      WATCH_NAMESPACE: 'vaults',
+      WATCH_NAMESPACES: 'vaults, dirs',
       POD_NAMESPACE: 'ops',
       POD_NAME: 'op-0',
       LOG_LEVEL: 'debug',
       KUBECONFIG: '/k',
+      VAULT_NODE_IMAGE: 'v:1',
     };
     expect(parseConfig([], env)).toMatchObject({
-      namespace: 'vaults',
+      namespaces: ['vaults', 'dirs'],
       leaderElectionNamespace: 'ops',
       logLevel: 'debug',
       kubeconfig: '/k',
+      images: { vaultNode: 'v:1' },
     });
     expect((parseConfig([], env) as OperatorConfig).identity).toMatch(/^op-0_/);
-    const f = parseConfig(
-      ['--namespace', 'x', '--no-leader-elect', '--metrics-addr', '127.0.0.1:9', '--leader-election-id', 'l'],
-      env,
-    );
-    expect(f).toMatchObject({
-      namespace: 'x',
-      leaderElect: false,
-      metricsAddr: '127.0.0.1:9',
-      leaderElectionId: 'l',
-    });
+    const f = parseConfig(['--namespace', 'x', '--no-leader-elect', '--metrics-addr', '127.0.0.1:9'], env);
+    expect(f).toMatchObject({ namespaces: ['x'], leaderElect: false, metricsAddress: '127.0.0.1:9' });
     expect(parseConfig(['--help'], {})).toBe('help');
+  });
+
+  it('takes the arguments the Helm chart passes', () => {
+    const cfg = parseConfig(
+      [
+        '--metrics-address=:8080',
+        '--leader-elect=false',
+        '--leader-election-namespace=keyfleet-system',
+        '--lease-duration=30s',
+        '--renew-deadline=20s',
+        '--retry-period=1500ms',
+        '--log-level=warn',
+        '--watch-namespaces=a,b,a',
+        '--vault-node-image=ghcr.io/keyfleet/vault-node:0.1.0',
+        '--directory-node-image=ghcr.io/keyfleet/directory-node:0.1.0',
+      ],
+      {},
+    );
+    expect(cfg).toMatchObject({
+      metricsAddress: ':8080',
+      leaderElect: false,
+      leaderElectionNamespace: 'keyfleet-system',
+      leaseDurationMs: 30_000,
+      renewDeadlineMs: 20_000,
+      retryPeriodMs: 1_500,
+      logLevel: 'warn',
+      namespaces: ['a', 'b'],
+      images: {
+        vaultNode: 'ghcr.io/keyfleet/vault-node:0.1.0',
+        directoryNode: 'ghcr.io/keyfleet/directory-node:0.1.0',
+      },
+    });
+    expect(parseConfig(['--leader-elect=true'], {})).toMatchObject({ leaderElect: true });
+  });
+
+  it('parses Go-style durations', () => {
+    expect(parseDuration('1m30s')).toBe(90_000);
+    expect(parseDuration('250ms')).toBe(250);
+    expect(parseDuration('1.5s')).toBe(1_500);
+    for (const bad of ['', '15', '15 s', 's', '1d'])
+      expect(() => parseDuration(bad)).toThrow(/not a duration/);
   });
 
   it('explains bad flags', () => {
     expect(() => parseConfig(['--bogus'], {})).toThrow(UsageError);
     expect(() => parseConfig(['--log-level', 'loud'], {})).toThrow(/--log-level/);
-    expect(() => parseConfig(['--metrics-addr', 'nowhere'], {})).toThrow(/--metrics-addr/);
+    expect(() => parseConfig(['--metrics-address', 'nowhere'], {})).toThrow(/--metrics-address/);
+    expect(() => parseConfig(['--renew-deadline', '20s'], {})).toThrow(/renewDeadline must be shorter/);
+    expect(() => parseConfig(['--retry-period', 'soon'], {})).toThrow(/--retry-period/);
   });
 });
 
@@ -78,7 +119,7 @@ describe('the operator process against a fake API server over HTTP', () => {
   it('serves health, readiness and metrics, leads, and releases the lease on stop', async () => {
     const { api, kubeconfig } = await fakeCluster();
     const cfg = parseConfig(
-      ['--kubeconfig', kubeconfig, '--metrics-addr', '127.0.0.1:0', '--leader-election-namespace', 'ops'],
+      ['--kubeconfig', kubeconfig, '--metrics-address', '127.0.0.1:0', '--leader-election-namespace', 'ops'],
       {},
     ) as OperatorConfig;
     const lines: string[] = [];

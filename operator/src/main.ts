@@ -12,6 +12,7 @@ import { collectDefaultMetrics } from 'prom-client';
 import { createLogger, type Level, type Logger, parseLevel } from './log.ts';
 import { createOperatorMetrics } from './metrics.ts';
 import { KubeClient } from './runtime/client.ts';
+import { checkLeaseTimings } from './runtime/leaderelection.ts';
 import { type ControllerRegistration, Manager } from './runtime/manager.ts';
 import { createHealthApp, listen, parseListenAddress } from './runtime/server.ts';
 import { KubeConfigTransport } from './runtime/transport.ts';
@@ -24,71 +25,118 @@ export const controllerRegistry: ControllerRegistration[] = [];
 
 export interface OperatorConfig {
   kubeconfig?: string;
-  /** '' watches all namespaces. */
-  namespace: string;
+  /** Empty watches all namespaces. */
+  namespaces: string[];
   leaderElect: boolean;
   leaderElectionId: string;
   leaderElectionNamespace: string;
-  metricsAddr: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  metricsAddress: string;
   logLevel: Level;
+  images: Record<string, string>;
   identity: string;
   shutdownTimeoutMs: number;
 }
 
 export const usage = `Usage: node operator/src/main.ts [flags]
 
-  --kubeconfig PATH                  kubeconfig to use (env KUBECONFIG); in a pod the service account is used
-  --namespace NS                     namespace to watch; empty for all namespaces (env WATCH_NAMESPACE)
-  --leader-elect / --no-leader-elect campaign for the leader Lease before running controllers (default on)
-  --leader-election-id NAME          name of the Lease (default keyfleet-operator)
-  --leader-election-namespace NS     namespace of the Lease (env POD_NAMESPACE; default: the pod's namespace)
-  --metrics-addr ADDR                listen address for /healthz /readyz /metrics (default :8080; env METRICS_ADDR)
-  --log-level LEVEL                  debug, info, warn or error (default info; env LOG_LEVEL)
-  --help                             print this help
+  --kubeconfig PATH                 kubeconfig to use (env KUBECONFIG); in a pod the service account is used
+  --watch-namespaces A,B            namespaces to manage; empty for all (env WATCH_NAMESPACES; --namespace NS for one)
+  --leader-elect[=true|false]       campaign for the leader Lease before running controllers (default true)
+  --leader-election-id NAME         name of the Lease (default keyfleet-operator)
+  --leader-election-namespace NS    namespace of the Lease (env POD_NAMESPACE; default: the pod's namespace)
+  --lease-duration D                how long a Lease holds without renewal (default 15s)
+  --renew-deadline D                how long the leader keeps trying to renew before it stops leading (default 10s)
+  --retry-period D                  how often candidates try and the leader renews (default 2s)
+  --metrics-address ADDR            listen address for /healthz /readyz /metrics (default :8080; env METRICS_ADDRESS)
+  --log-level LEVEL                 debug, info, warn or error (default info; env LOG_LEVEL)
+  --vault-node-image IMAGE          image of vault members (env VAULT_NODE_IMAGE)
+  --directory-node-image IMAGE      image of key directory servers (env DIRECTORY_NODE_IMAGE)
+  --help                            print this help
+
+Durations are Go-style: 500ms, 2s, 1m30s.
 `;
 
 const serviceAccountNamespace = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
 export class UsageError extends Error {}
 
+/** A Go-style duration (`1m30s`, `500ms`, `2s`) in milliseconds. */
+export function parseDuration(text: string): number {
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== text) {
+    throw new UsageError(`"${text}" is not a duration like 500ms, 15s or 1m30s`);
+  }
+  return parts.reduce((ms, p) => ms + Number(p[1]) * (units[p[2] as string] as number), 0);
+}
+
+// `--leader-elect=false` is how the chart (and Go tools) spell it; parseArgs wants booleans bare.
+function normalizeBooleans(argv: string[]): string[] {
+  return argv.map((a) => {
+    const m = /^--(leader-elect)=(true|false)$/.exec(a);
+    return m ? (m[2] === 'true' ? `--${m[1]}` : `--no-${m[1]}`) : a;
+  });
+}
+
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): OperatorConfig | 'help' {
-  let values: ReturnType<typeof parse>['values'];
-  function parse() {
-    return parseArgs({
-      args: argv,
+  const parse = () =>
+    parseArgs({
+      args: normalizeBooleans(argv),
       allowNegative: true,
       strict: true,
       options: {
         kubeconfig: { type: 'string' },
+        'watch-namespaces': { type: 'string' },
         namespace: { type: 'string' },
         'leader-elect': { type: 'boolean', default: true },
         'leader-election-id': { type: 'string', default: 'keyfleet-operator' },
         'leader-election-namespace': { type: 'string' },
+        'lease-duration': { type: 'string', default: '15s' },
+        'renew-deadline': { type: 'string', default: '10s' },
+        'retry-period': { type: 'string', default: '2s' },
+        'metrics-address': { type: 'string' },
         'metrics-addr': { type: 'string' },
         'log-level': { type: 'string' },
+        'vault-node-image': { type: 'string' },
+        'directory-node-image': { type: 'string' },
         help: { type: 'boolean', default: false },
       },
-    });
-  }
+    }).values;
+  let values: ReturnType<typeof parse>;
   try {
-    values = parse().values;
+    values = parse();
   } catch (err) {
     throw new UsageError(`${(err as Error).message}\n\n${usage}`);
   }
   if (values.help) return 'help';
-  const namespace = values.namespace ?? env['WATCH_NAMESPACE'] ?? '';
-  const metricsAddr = values['metrics-addr'] ?? env['METRICS_ADDR'] ?? ':8080';
-  try {
-    parseListenAddress(metricsAddr);
-  } catch (err) {
-    throw new UsageError(`--metrics-addr: ${(err as Error).message}`);
-  }
-  let logLevel: Level;
-  try {
-    logLevel = parseLevel(values['log-level'] ?? env['LOG_LEVEL']);
-  } catch (err) {
-    throw new UsageError(`--log-level: ${(err as Error).message}`);
-  }
+  const flag = <T>(name: string, fn: () => T): T => {
+    try {
+      return fn();
+    } catch (err) {
+      throw new UsageError(`--${name}: ${(err as Error).message}`);
+    }
+  };
+  const namespaceList =
+    values['watch-namespaces'] ?? values.namespace ?? env['WATCH_NAMESPACES'] ?? env['WATCH_NAMESPACE'] ?? '';
+  const namespaces = [
+    ...new Set(
+      namespaceList
+        .split(',')
+        .map((n) => n.trim())
+        .filter((n) => n !== ''),
+    ),
+  ];
+  const metricsAddress =
+    values['metrics-address'] ?? values['metrics-addr'] ?? env['METRICS_ADDRESS'] ?? ':8080';
+  flag('metrics-address', () => parseListenAddress(metricsAddress));
+  const logLevel = flag('log-level', () => parseLevel(values['log-level'] ?? env['LOG_LEVEL']));
+  const leaseDurationMs = flag('lease-duration', () => parseDuration(values['lease-duration'] ?? '15s'));
+  const renewDeadlineMs = flag('renew-deadline', () => parseDuration(values['renew-deadline'] ?? '10s'));
+  const retryPeriodMs = flag('retry-period', () => parseDuration(values['retry-period'] ?? '2s'));
+  flag('lease-duration', () => checkLeaseTimings({ leaseDurationMs, renewDeadlineMs, retryPeriodMs }));
   const inClusterNamespace = existsSync(serviceAccountNamespace)
     ? readFileSync(serviceAccountNamespace, 'utf8').trim()
     : undefined;
@@ -96,17 +144,25 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     values['leader-election-namespace'] ??
     env['POD_NAMESPACE'] ??
     inClusterNamespace ??
-    (namespace || 'default');
-  const identity = `${env['POD_NAME'] ?? hostname()}_${randomBytes(4).toString('hex')}`;
+    (namespaces[0] || 'default');
+  const images: Record<string, string> = {};
+  const vaultNode = values['vault-node-image'] ?? env['VAULT_NODE_IMAGE'];
+  const directoryNode = values['directory-node-image'] ?? env['DIRECTORY_NODE_IMAGE'];
+  if (vaultNode) images['vaultNode'] = vaultNode;
+  if (directoryNode) images['directoryNode'] = directoryNode;
   return {
     kubeconfig: values.kubeconfig ?? env['KUBECONFIG'],
-    namespace,
+    namespaces,
     leaderElect: values['leader-elect'] ?? true,
     leaderElectionId: values['leader-election-id'] ?? 'keyfleet-operator',
     leaderElectionNamespace,
-    metricsAddr,
+    leaseDurationMs,
+    renewDeadlineMs,
+    retryPeriodMs,
+    metricsAddress,
     logLevel,
-    identity,
+    images,
+    identity: `${env['POD_NAME'] ?? hostname()}_${randomBytes(4).toString('hex')}`,
     shutdownTimeoutMs: 25_000,
   };
 }
@@ -139,9 +195,16 @@ export async function startOperator(
   const manager = new Manager({
     client,
     identity: cfg.identity,
-    namespace: cfg.namespace || undefined,
+    namespaces: cfg.namespaces,
+    images: cfg.images,
     leaderElection: cfg.leaderElect
-      ? { namespace: cfg.leaderElectionNamespace, name: cfg.leaderElectionId }
+      ? {
+          namespace: cfg.leaderElectionNamespace,
+          name: cfg.leaderElectionId,
+          leaseDurationMs: cfg.leaseDurationMs,
+          renewDeadlineMs: cfg.renewDeadlineMs,
+          retryPeriodMs: cfg.retryPeriodMs,
+        }
       : false,
     controllers: deps.controllers ?? controllerRegistry,
     logger,
@@ -149,11 +212,11 @@ export async function startOperator(
   });
   const server = await listen(
     createHealthApp({ readiness: () => manager.readiness(), registry: metrics.registry }),
-    cfg.metricsAddr,
+    cfg.metricsAddress,
   );
   logger.info('operator starting', {
     identity: cfg.identity,
-    namespace: cfg.namespace || '(all)',
+    namespaces: cfg.namespaces.length ? cfg.namespaces : '(all)',
     leaderElection: cfg.leaderElect ? `${cfg.leaderElectionNamespace}/${cfg.leaderElectionId}` : 'off',
     server: kc.getCurrentCluster()?.server,
     healthAddress: `${server.address.host}:${server.address.port}`,

@@ -10,7 +10,8 @@ const allowedLabels = new Set([
   'lease',
   'type',
   'namespace',
-  'fleet',
+  'vaultfleet',
+  'zone',
 ]);
 
 describe('operator metrics', () => {
@@ -40,13 +41,18 @@ describe('operator metrics', () => {
 
   it("forgets a deleted fleet's series", async () => {
     const m = createOperatorMetrics();
-    m.fleetMembersReady.set({ namespace: 'vaults', fleet: 'a' }, 7);
-    m.fleetMembersReady.set({ namespace: 'vaults', fleet: 'b' }, 5);
-    m.fleetLeaderChanges.inc({ namespace: 'vaults', fleet: 'a' });
-    forgetFleet(m, 'vaults', 'a');
+    m.fleetMembersReady.set({ namespace: 'vaults', vaultfleet: 'a' }, 7);
+    m.fleetMembersReady.set({ namespace: 'vaults', vaultfleet: 'b' }, 5);
+    m.fleetLeaderChanges.inc({ namespace: 'vaults', vaultfleet: 'a' });
+    m.fleetMemberReady.set({ namespace: 'vaults', vaultfleet: 'a', zone: 'dc1' }, 1);
+    m.fleetMemberReady.set({ namespace: 'vaults', vaultfleet: 'b', zone: 'dc1' }, 1);
+    forgetFleet(m, 'vaults', 'a', ['dc1', 'dc2']);
     const text = await m.registry.metrics();
-    expect(text).not.toContain('fleet="a"');
-    expect(text).toContain('keyfleet_vaultfleet_members_ready{namespace="vaults",fleet="b"} 5');
+    expect(text).not.toContain('vaultfleet="a"');
+    expect(text).toContain('keyfleet_vaultfleet_members_ready{namespace="vaults",vaultfleet="b"} 5');
+    expect(text).toContain(
+      'keyfleet_vaultfleet_member_ready{namespace="vaults",vaultfleet="b",zone="dc1"} 1',
+    );
   });
 
   it('keeps registries separate so tests do not share counts', async () => {

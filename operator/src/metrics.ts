@@ -1,8 +1,9 @@
 // The operator's Prometheus metrics. One registry per process (tests make their own), names
 // following Prometheus conventions: `keyfleet_` prefix, `_total` counters, `_seconds`
 // histograms in base units, and labels of bounded cardinality (controller, result, resource,
-// lease, and namespace/fleet for the fleet gauges, bounded by the number of fleets: never a
-// member's, pod's or queue key's name).
+// lease; namespace/vaultfleet/zone for the fleet gauges, bounded by fleets × zones: never a
+// pod's name or a queue key). The fleet names and labels are the ones the Helm chart's
+// dashboards and alert rules query.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export type ReconcileResult = 'success' | 'error' | 'requeue';
@@ -21,25 +22,34 @@ export interface OperatorMetrics {
   leaderIsLeader: Gauge<'lease'>;
   leaderTransitions: Counter<'lease'>;
   eventsEmitted: Counter<'type'>;
-  fleetMembers: Gauge<'namespace' | 'fleet'>;
-  fleetMembersReady: Gauge<'namespace' | 'fleet'>;
-  fleetQuorum: Gauge<'namespace' | 'fleet'>;
-  fleetQuorumHealthy: Gauge<'namespace' | 'fleet'>;
-  fleetLeaderChanges: Counter<'namespace' | 'fleet'>;
+  fleetMembers: Gauge<'namespace' | 'vaultfleet'>;
+  fleetMembersReady: Gauge<'namespace' | 'vaultfleet'>;
+  fleetQuorum: Gauge<'namespace' | 'vaultfleet'>;
+  fleetQuorumHealthy: Gauge<'namespace' | 'vaultfleet'>;
+  fleetLeaderChanges: Counter<'namespace' | 'vaultfleet'>;
+  fleetMemberReady: Gauge<'namespace' | 'vaultfleet' | 'zone'>;
+  fleetAttestationExpiry: Gauge<'namespace' | 'vaultfleet'>;
 }
 
-/** Drops a deleted fleet's series so its gauges do not linger at their last values. */
-export function forgetFleet(m: OperatorMetrics, namespace: string, fleet: string): void {
-  const labels = { namespace, fleet };
+/** Drops a deleted fleet's series (and its members', by zone) so they do not linger. */
+export function forgetFleet(
+  m: OperatorMetrics,
+  namespace: string,
+  vaultfleet: string,
+  zones: string[],
+): void {
+  const labels = { namespace, vaultfleet };
   for (const metric of [
     m.fleetMembers,
     m.fleetMembersReady,
     m.fleetQuorum,
     m.fleetQuorumHealthy,
     m.fleetLeaderChanges,
+    m.fleetAttestationExpiry,
   ]) {
     metric.remove(labels);
   }
+  for (const zone of zones) m.fleetMemberReady.remove({ ...labels, zone });
 }
 
 // From 1 ms to ~2 min: reconciles that wait on API calls land in the middle.
@@ -127,31 +137,43 @@ export function createOperatorMetrics(registry: Registry = new Registry()): Oper
     fleetMembers: new Gauge({
       name: 'keyfleet_vaultfleet_members',
       help: 'Members a VaultFleet should have (one per zone).',
-      labelNames: ['namespace', 'fleet'],
+      labelNames: ['namespace', 'vaultfleet'],
       registers,
     }),
     fleetMembersReady: new Gauge({
       name: 'keyfleet_vaultfleet_members_ready',
       help: 'Members of a VaultFleet that are ready.',
-      labelNames: ['namespace', 'fleet'],
+      labelNames: ['namespace', 'vaultfleet'],
       registers,
     }),
     fleetQuorum: new Gauge({
       name: 'keyfleet_vaultfleet_quorum',
       help: 'Members a VaultFleet needs for a majority.',
-      labelNames: ['namespace', 'fleet'],
+      labelNames: ['namespace', 'vaultfleet'],
       registers,
     }),
     fleetQuorumHealthy: new Gauge({
       name: 'keyfleet_vaultfleet_quorum_healthy',
       help: '1 while a quorum of caught-up members is ready, else 0.',
-      labelNames: ['namespace', 'fleet'],
+      labelNames: ['namespace', 'vaultfleet'],
       registers,
     }),
     fleetLeaderChanges: new Counter({
       name: 'keyfleet_vaultfleet_leader_changes_total',
       help: 'Raft leader changes the operator observed in a VaultFleet.',
-      labelNames: ['namespace', 'fleet'],
+      labelNames: ['namespace', 'vaultfleet'],
+      registers,
+    }),
+    fleetMemberReady: new Gauge({
+      name: 'keyfleet_vaultfleet_member_ready',
+      help: '1 while the member of a VaultFleet in this zone is ready, else 0.',
+      labelNames: ['namespace', 'vaultfleet', 'zone'],
+      registers,
+    }),
+    fleetAttestationExpiry: new Gauge({
+      name: 'keyfleet_vaultfleet_attestation_expiry_timestamp_seconds',
+      help: 'When the current fleet-deployment attestation expires, as a Unix time in seconds.',
+      labelNames: ['namespace', 'vaultfleet'],
       registers,
     }),
   };

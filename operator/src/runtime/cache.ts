@@ -88,8 +88,11 @@ export class Store<T extends KubeObject> {
     return old;
   }
 
-  /** Makes the store hold exactly `objs` (a fresh list) and says what changed. */
-  replace(objs: T[]): ReplaceDelta<T> {
+  /**
+   * Makes the store hold exactly `objs` (a fresh list) and says what changed. With `inScope`,
+   * only objects it accepts are replaced (one namespace's list leaves the others alone).
+   */
+  replace(objs: T[], inScope: (obj: T) => boolean = () => true): ReplaceDelta<T> {
     const delta: ReplaceDelta<T> = { added: [], updated: [], deleted: [] };
     const fresh = new Set<string>();
     for (const obj of objs) {
@@ -98,8 +101,8 @@ export class Store<T extends KubeObject> {
       if (old) delta.updated.push([old, obj]);
       else delta.added.push(obj);
     }
-    for (const key of this.keys()) {
-      if (fresh.has(key)) continue;
+    for (const [key, obj] of this.#items) {
+      if (fresh.has(key) || !inScope(obj)) continue;
       delta.deleted.push(this.delete(key) as T);
     }
     return delta;

@@ -189,6 +189,36 @@ describe('Informer', () => {
     expect(informer.running).toBe(false);
   });
 
+  it('watches several namespaces into one cache; a relist of one leaves the others alone', async () => {
+    const { api, informer, events } = setup({ namespaces: ['a', 'b'] });
+    api.seed(cm, obj('x', {}, 'a'));
+    api.seed(cm, obj('y', {}, 'b'));
+    api.seed(cm, obj('z', {}, 'c'));
+    informer.start();
+    expect(await informer.waitForSync()).toBe(true);
+    expect(informer.store.keys().sort()).toEqual(['a/x', 'b/y']);
+    const lists = api.requests.filter((r) => r.query['watch'] !== 'true').map((r) => r.path);
+    expect(lists.sort()).toEqual(['/api/v1/namespaces/a/configmaps', '/api/v1/namespaces/b/configmaps']);
+    await waitFor('two watches', () => api.openWatches === 2);
+    // Namespace a's watch expires; its relist must not drop b's objects.
+    api.failNext({ watch: true, path: /namespaces\/a\// }, 410, { reason: 'Expired' });
+    api.closeWatches();
+    await waitFor(
+      'relist of a',
+      () =>
+        api.requests.filter(
+          (r) => r.path === '/api/v1/namespaces/a/configmaps' && r.query['watch'] !== 'true',
+        ).length === 2,
+    );
+    await waitFor('watches back', () => api.openWatches === 2);
+    expect(informer.store.keys().sort()).toEqual(['a/x', 'b/y']);
+    expect(events.filter((e) => e.startsWith('delete'))).toEqual([]);
+    api.seed(cm, obj('w', {}, 'b'));
+    api.seed(cm, obj('v', {}, 'c'));
+    await waitFor('add w', () => events.includes('add w'));
+    expect(informer.store.get('c/v')).toBeUndefined();
+  });
+
   it('keeps an owner-UID index for finding dependents', async () => {
     const { api, informer } = setup({ indexers: { owner: indexByOwnerUid } });
     const ref = {

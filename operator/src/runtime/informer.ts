@@ -28,6 +28,11 @@ export interface InformerOptions<T extends KubeObject> {
   resource: ResourceType;
   /** Watch one namespace; undefined or '' watches all namespaces. */
   namespace?: string;
+  /**
+   * Watch several namespaces (one list/watch each, one cache): for an operator that may only
+   * read the namespaces it manages. Wins over `namespace`; empty watches all namespaces.
+   */
+  namespaces?: string[];
   labelSelector?: string;
   fieldSelector?: string;
   /** Re-deliver every cached object to onUpdate this often; 0 turns resync off. */
@@ -54,7 +59,10 @@ export class Informer<T extends KubeObject> {
   readonly #opts: InformerOptions<T>;
   readonly #log: Logger;
   readonly #handlers = new Set<EventHandler<T>>();
-  #resourceVersion = '';
+  /** The namespaces listed and watched, each on its own loop; '' is all namespaces. */
+  readonly #scopes: string[];
+  readonly #resourceVersions = new Map<string, string>();
+  readonly #syncedScopes = new Set<string>();
   #synced = false;
   #syncWaiters: (() => void)[] = [];
   #stop?: AbortController;
@@ -66,11 +74,18 @@ export class Informer<T extends KubeObject> {
     this.#opts = opts;
     this.resource = opts.resource;
     this.store = new Store<T>(opts.indexers);
+    const many = (opts.namespaces ?? []).filter((n) => n !== '');
+    this.#scopes = opts.resource.namespaced
+      ? many.length
+        ? [...new Set(many)]
+        : [opts.namespace ?? '']
+      : [''];
     this.#log = (opts.logger ?? silentLogger).child({ informer: resourceName(opts.resource) });
   }
 
+  /** The resourceVersion the (first) watch resumes from. */
   get lastSyncResourceVersion(): string {
-    return this.#resourceVersion;
+    return this.#resourceVersions.get(this.#scopes[0] ?? '') ?? '';
   }
 
   hasSynced(): boolean {
@@ -109,9 +124,13 @@ export class Informer<T extends KubeObject> {
     if (this.#loop) return;
     const stop = new AbortController();
     this.#stop = stop;
-    this.#loop = this.#run(stop.signal).catch((err: unknown) => {
-      this.#log.error('informer stopped on an unexpected error', { err });
-    });
+    this.#loop = Promise.all(
+      this.#scopes.map((scope) =>
+        this.#run(scope, stop.signal).catch((err: unknown) => {
+          this.#log.error('informer stopped on an unexpected error', { err, namespace: scope });
+        }),
+      ),
+    ).then(() => {});
     const period = this.#opts.resyncPeriodMs ?? 0;
     if (period > 0) {
       this.#resyncTimer = setInterval(() => this.#resync(), period);
@@ -126,7 +145,7 @@ export class Informer<T extends KubeObject> {
     this.#loop = undefined;
   }
 
-  async #run(signal: AbortSignal): Promise<void> {
+  async #run(scope: string, signal: AbortSignal): Promise<void> {
     const backoff = new Backoff(this.#opts.backoff ?? defaultInformerBackoff);
     const metricLabel = resourceName(this.resource);
     let needList = true;
@@ -135,11 +154,11 @@ export class Informer<T extends KubeObject> {
       const watch = { progressed: false };
       try {
         if (needList) {
-          await this.#listAndReplace(signal);
+          await this.#listAndReplace(scope, signal);
           needList = false;
         }
         const started = Date.now();
-        await this.#watch(signal, watch);
+        await this.#watch(scope, signal, watch);
         previousWasGone = false;
         if (signal.aborted) break;
         this.#opts.metrics?.informerWatchRestarts.inc({ resource: metricLabel, reason: 'closed' });
@@ -152,7 +171,8 @@ export class Informer<T extends KubeObject> {
         if (signal.aborted) break;
         if (isGone(err)) {
           this.#log.info('resourceVersion expired (410 Gone): listing again', {
-            resourceVersion: this.#resourceVersion,
+            namespace: scope,
+            resourceVersion: this.#resourceVersions.get(scope),
           });
           this.#opts.metrics?.informerWatchRestarts.inc({ resource: metricLabel, reason: 'expired' });
           needList = true;
@@ -180,8 +200,9 @@ export class Informer<T extends KubeObject> {
     return { ...obj, apiVersion: apiVersionOf(this.resource), kind: this.resource.kind };
   }
 
-  async #listAndReplace(signal: AbortSignal): Promise<void> {
-    const { namespace, labelSelector, fieldSelector } = this.#opts;
+  async #listAndReplace(scope: string, signal: AbortSignal): Promise<void> {
+    const { labelSelector, fieldSelector } = this.#opts;
+    const namespace = scope || undefined;
     const items: T[] = [];
     let cont: string | undefined;
     let rv = '';
@@ -211,27 +232,31 @@ export class Informer<T extends KubeObject> {
       rv = page.metadata?.resourceVersion ?? '';
     } while (cont);
     this.#opts.metrics?.informerRelists.inc({ resource: resourceName(this.resource) });
-    const delta = this.store.replace(items.map((o) => this.#withIdentity(o)));
-    this.#resourceVersion = rv;
-    this.#log.debug('listed', { count: items.length, resourceVersion: rv });
+    const delta = this.store.replace(
+      items.map((o) => this.#withIdentity(o)),
+      scope ? (o) => o.metadata?.namespace === scope : undefined,
+    );
+    this.#resourceVersions.set(scope, rv);
+    this.#log.debug('listed', { count: items.length, resourceVersion: rv, namespace: scope });
     for (const obj of delta.deleted) this.#emit('onDelete', obj);
     for (const obj of delta.added) this.#emit('onAdd', obj);
     for (const [oldObj, newObj] of delta.updated) this.#emit('onUpdate', oldObj, newObj);
-    if (!this.#synced) {
+    this.#syncedScopes.add(scope);
+    if (!this.#synced && this.#syncedScopes.size === this.#scopes.length) {
       this.#synced = true;
       for (const w of this.#syncWaiters.splice(0)) w();
     }
   }
 
   /** One watch until the server ends it; notes whether it delivered anything. Throws on ERROR events. */
-  async #watch(signal: AbortSignal, state: { progressed: boolean }): Promise<void> {
+  async #watch(scope: string, signal: AbortSignal, state: { progressed: boolean }): Promise<void> {
     const [min, max] = this.#opts.watchTimeoutSeconds ?? [300, 600];
     const timeoutSeconds = Math.round(min + Math.random() * (max - min));
     const events = this.#client.watch<T>(this.resource, {
-      namespace: this.#opts.namespace,
+      namespace: scope || undefined,
       labelSelector: this.#opts.labelSelector,
       fieldSelector: this.#opts.fieldSelector,
-      resourceVersion: this.#resourceVersion,
+      resourceVersion: this.#resourceVersions.get(scope),
       allowWatchBookmarks: true,
       timeoutSeconds,
       signal,
@@ -244,7 +269,7 @@ export class Informer<T extends KubeObject> {
       state.progressed = true;
       const rv = ev.object.metadata?.resourceVersion;
       if (ev.type === 'BOOKMARK') {
-        if (rv) this.#resourceVersion = rv;
+        if (rv) this.#resourceVersions.set(scope, rv);
         continue;
       }
       const obj = this.#withIdentity(ev.object);
@@ -256,7 +281,7 @@ export class Informer<T extends KubeObject> {
         if (old) this.#emit('onUpdate', old, obj);
         else this.#emit('onAdd', obj);
       }
-      if (rv) this.#resourceVersion = rv;
+      if (rv) this.#resourceVersions.set(scope, rv);
     }
   }
 

@@ -57,6 +57,20 @@ export const leaseDefaults = {
 // Retries wait retryPeriod plus up to this fraction more, so candidates do not collide in step.
 const retryJitter = 0.2;
 
+/** Throws unless the leader can renew (with retries) before its Lease could be taken over. */
+export function checkLeaseTimings(t: {
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+}): void {
+  if (t.renewDeadlineMs >= t.leaseDurationMs) {
+    throw new Error('leader election: renewDeadline must be shorter than leaseDuration');
+  }
+  if (t.retryPeriodMs * (1 + retryJitter) >= t.renewDeadlineMs) {
+    throw new Error('leader election: retryPeriod (with 20% jitter) must be shorter than renewDeadline');
+  }
+}
+
 /** Kubernetes MicroTime: RFC 3339 with exactly six fractional digits. */
 export function microTime(d: Date): string {
   return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
@@ -75,12 +89,7 @@ export class LeaderElector {
 
   constructor(opts: LeaderElectionOptions) {
     this.#o = { ...leaseDefaults, ...opts };
-    if (this.#o.renewDeadlineMs >= this.#o.leaseDurationMs) {
-      throw new Error('leader election: renewDeadline must be shorter than leaseDuration');
-    }
-    if (this.#o.retryPeriodMs * (1 + retryJitter) >= this.#o.renewDeadlineMs) {
-      throw new Error('leader election: retryPeriod (with jitter) must be shorter than renewDeadline');
-    }
+    checkLeaseTimings(this.#o);
     this.#log = (opts.logger ?? silentLogger).child({
       lease: `${opts.namespace}/${opts.name}`,
       identity: opts.identity,

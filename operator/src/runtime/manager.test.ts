@@ -36,7 +36,7 @@ function start(api: FakeApiServer, identity: string, reconciled: string[], leade
   const manager = new Manager({
     client: new KubeClient(api),
     identity,
-    namespace: 'vaults',
+    namespaces: ['vaults'],
     leaderElection: leaderElection
       ? {
           namespace: 'keyfleet-system',

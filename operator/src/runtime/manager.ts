@@ -19,36 +19,40 @@ export interface InformerRequest<T extends KubeObject> {
   indexers?: Record<string, IndexFunc<T>>;
 }
 
-/** One informer per (resource, namespace, selector), shared by every controller that asks. */
+interface FactoryOptions {
+  namespaces?: string[];
+  resyncPeriodMs?: number;
+  logger?: Logger;
+  metrics?: OperatorMetrics;
+}
+
+/** One informer per (resource, namespaces, selector), shared by every controller that asks. */
 export class InformerFactory {
   readonly #client: KubeClient;
-  readonly #opts: { namespace?: string; resyncPeriodMs?: number; logger?: Logger; metrics?: OperatorMetrics };
+  readonly #opts: FactoryOptions;
   // biome-ignore lint/suspicious/noExplicitAny: informers of every object type live here
   readonly #informers = new Map<string, Informer<any>>();
   #started = false;
 
-  constructor(
-    client: KubeClient,
-    opts: { namespace?: string; resyncPeriodMs?: number; logger?: Logger; metrics?: OperatorMetrics } = {},
-  ) {
+  constructor(client: KubeClient, opts: FactoryOptions = {}) {
     this.#client = client;
     this.#opts = opts;
   }
 
-  /** The shared informer for `resource` in the manager's namespace (all namespaces if none). */
+  /** The shared informer for `resource` in the manager's namespaces (all namespaces if none). */
   get<T extends KubeObject>(resource: ResourceType, req: InformerRequest<T> = {}): Informer<T> {
-    const namespace = resource.namespaced ? this.#opts.namespace : undefined;
+    const namespaces = resource.namespaced ? (this.#opts.namespaces ?? []) : [];
     const key = JSON.stringify([
       resourceName(resource),
       resource.version,
-      namespace ?? '',
+      namespaces,
       req.labelSelector ?? '',
     ]);
     let informer = this.#informers.get(key) as Informer<T> | undefined;
     if (!informer) {
       informer = new Informer<T>(this.#client, {
         resource,
-        namespace,
+        namespaces,
         labelSelector: req.labelSelector,
         resyncPeriodMs: this.#opts.resyncPeriodMs,
         logger: this.#opts.logger,
@@ -80,8 +84,10 @@ export interface ManagerContext {
   client: KubeClient;
   informers: InformerFactory;
   events: EventRecorder;
-  /** The namespace the operator watches; undefined means all namespaces. */
-  namespace?: string;
+  /** The namespaces the operator watches; empty means all namespaces. */
+  namespaces: string[];
+  /** Images the controllers deploy (from flags), e.g. vaultNode, directoryNode. */
+  images: Readonly<Record<string, string>>;
   logger: Logger;
   metrics: OperatorMetrics;
 }
@@ -103,7 +109,9 @@ export interface LeaderElectionConfig {
 export interface ManagerOptions {
   client: KubeClient;
   identity: string;
-  namespace?: string;
+  /** Namespaces to watch; empty or absent: all namespaces. */
+  namespaces?: string[];
+  images?: Record<string, string>;
   /** false runs the controllers at once (a single replica, or tests). */
   leaderElection: LeaderElectionConfig | false;
   controllers: ControllerRegistration[];
@@ -135,15 +143,17 @@ export class Manager {
   constructor(opts: ManagerOptions) {
     this.#opts = opts;
     const logger = opts.logger ?? silentLogger;
+    const namespaces = [...new Set((opts.namespaces ?? []).filter((n) => n !== ''))];
     const metrics = opts.metrics ?? createOperatorMetrics();
     this.#log = logger.child({ component: 'manager' });
     this.context = {
       client: opts.client,
-      namespace: opts.namespace || undefined,
+      namespaces,
+      images: { ...opts.images },
       logger,
       metrics,
       informers: new InformerFactory(opts.client, {
-        namespace: opts.namespace || undefined,
+        namespaces,
         resyncPeriodMs: opts.resyncPeriodMs ?? 10 * 60_000,
         logger,
         metrics,

@@ -252,7 +252,7 @@ describe.skipIf(skip)('operator runtime against a real API server', () => {
 
   it('the operator entry point leads, reports ready as leader, and releases its Lease on stop', async () => {
     const cfg = parseConfig(
-      ['--metrics-addr', '127.0.0.1:0', '--leader-election-namespace', ns],
+      ['--metrics-address', '127.0.0.1:0', '--leader-election-namespace', ns],
       {},
     ) as OperatorConfig;
     const kc = new KubeConfig();
