@@ -11,8 +11,11 @@
 //
 // Latency is measured inside the leader process (/admin/load: propose to applied result), so it is
 // Raft's commit latency without an HTTP client in the loop. Figures depend heavily on what else the
-// machine runs; the load average is printed with them.
+// machine runs; the load average is printed with them, and so is the CPU time all seven members
+// spent per commit (from /proc), which depends much less on the neighbours: on an otherwise idle
+// 2-core machine, 2000 / (CPU-ms per commit) bounds the throughput.
 
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,6 +60,18 @@ interface Row {
 }
 const rows: Row[] = [];
 
+/** CPU seconds (user + system) the members' processes have used so far, from /proc. */
+function membersCpuSeconds(c: ProcessCluster): number {
+  let ticks = 0;
+  for (const m of c.alive) {
+    // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+    const stat = readFileSync(`/proc/${m.proc!.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks / 100;
+}
+
 async function runBackend(auth: 'openssl' | 'noble'): Promise<void> {
   const dir = await mkdtemp(join(values['data-root'], 'kf-raft-bench-'));
   const c = new ProcessCluster({
@@ -74,6 +89,7 @@ async function runBackend(auth: 'openssl' | 'noble'): Promise<void> {
     for (const concurrency of CONCURRENCY) {
       leader = await c.waitLeader();
       const load = [loadavg()[0]!.toFixed(1)];
+      const cpuBefore = membersCpuSeconds(c);
       const r = (await http(
         'POST',
         `${c.member(leader).url}/admin/load`,
@@ -81,6 +97,7 @@ async function runBackend(auth: 'openssl' | 'noble'): Promise<void> {
         seconds * 1000 + 60_000,
       )) as { latenciesMs: number[]; failures: number; elapsedMs: number };
       load.push(loadavg()[0]!.toFixed(1));
+      const cpuMsPerCommit = ((membersCpuSeconds(c) - cpuBefore) * 1000) / Math.max(1, r.latenciesMs.length);
       const lat = r.latenciesMs.sort((a, b) => a - b);
       rows.push({
         auth,
@@ -88,7 +105,7 @@ async function runBackend(auth: 'openssl' | 'noble'): Promise<void> {
         p50: `${pct(lat, 0.5).toFixed(2)} ms`,
         p99: `${pct(lat, 0.99).toFixed(2)} ms`,
         throughput: `${Math.round((lat.length / r.elapsedMs) * 1000)} commits/s`,
-        note: `${lat.length} commits, ${r.failures} failed, load avg ${load.join('→')}`,
+        note: `${lat.length} commits, ${r.failures} failed, ${cpuMsPerCommit.toFixed(2)} CPU-ms/commit (all 7), load avg ${load.join('→')}`,
       });
       progress(
         `${auth}: ${concurrency} proposers: ${rows[rows.length - 1]!.throughput}, p99 ${rows[rows.length - 1]!.p99}`,
