@@ -423,3 +423,66 @@ describe('handleEscrowRequest', () => {
     });
   });
 });
+
+describe('login state and session lifetimes (leader memory, short TTL)', () => {
+  it('a login expires after its TTL, a session after its own; the table is capped', async () => {
+    let now = Date.UTC(2030, 0, 1);
+    const f = await provisionFleet(1, {
+      extra: { now: () => now, loginTtlMs: 1_000, sessionTtlMs: 5_000, maxPendingLogins: 2 },
+    });
+    try {
+      const log = inMemoryLog();
+      const svc = new EscrowService({ hsm: f.members[0]!.hsm, propose: log.propose, guessLimit: 10 });
+      const userId = newUser();
+      let ticket: Uint8Array = new Uint8Array();
+      const record = await clientRegister(f.fleetId, userId, 'pw', async (registrationRequest) => {
+        const r = await svc.registerStart({ userId, registrationRequest });
+        ticket = r.ticket;
+        return r.registrationResponse;
+      });
+      await svc.registerFinish({ userId, ticket, registrationRecord: record, replace: undefined });
+
+      const s = startRequest('pw');
+      const started = await svc.recoverStart({ userId, startLoginRequest: s.request });
+      const c = clientFinishLogin(f.fleetId, userId, 'pw', s.state, started.loginResponse)!;
+      now += 1_001;
+      await expect(
+        svc.recoverFinish({ userId, loginId: started.loginId, finishLoginRequest: c.finishLoginRequest }),
+      ).rejects.toMatchObject({ code: 'authentication-failed' });
+
+      // At most two login states at once; expired ones make room.
+      const wrong = startRequest('x').request;
+      await svc.recoverStart({ userId, startLoginRequest: wrong });
+      await svc.recoverStart({ userId, startLoginRequest: wrong });
+      const busy = await handleEscrowRequest(svc, ESCROW_PATHS.recoverStart, {
+        userId,
+        startLoginRequest: Buffer.from(wrong).toString('base64url'),
+      });
+      expect(busy).toMatchObject({ status: 503, body: { error: { code: 'busy' } } });
+      now += 1_001;
+
+      const s2 = startRequest('pw');
+      const r2 = await svc.recoverStart({ userId, startLoginRequest: s2.request });
+      const c2 = clientFinishLogin(f.fleetId, userId, 'pw', s2.state, r2.loginResponse)!;
+      const done = await svc.recoverFinish({
+        userId,
+        loginId: r2.loginId,
+        finishLoginRequest: c2.finishLoginRequest,
+      });
+      const ctx = { fleetId: f.fleetId, userId, sessionId: done.sessionId };
+      const keys = sessionKeys(c2.sessionKey, ctx);
+      const nonce = new Uint8Array(24);
+      const upload = {
+        userId,
+        sessionId: done.sessionId,
+        nonce,
+        ciphertext: aeadSeal(keys.upload, nonce, uploadAd(ctx), new Uint8Array(32)),
+      };
+      now += 5_001;
+      await expect(svc.uploadBackupKey(upload)).rejects.toMatchObject({ code: 'authentication-failed' });
+      expect(log.sm.get(userId)?.sealedBackupKey).toBeNull();
+    } finally {
+      await f.cleanup();
+    }
+  });
+});
