@@ -21,7 +21,7 @@ use akd::storage::StorageManager;
 use akd::{
     AkdLabel, AkdValue, AppendOnlyProof, Azks, AzksElement, AzksValue, Configuration, Directory,
     Direction, HistoryParams, HistoryProof, HistoryVerificationParams, LookupProof, MembershipProof,
-    NodeLabel, NonMembershipProof, SingleAppendOnlyProof, VersionFreshness, WhatsAppV1Configuration,
+    NodeLabel, NonMembershipProof, SingleAppendOnlyProof, VerifyResult, VersionFreshness, WhatsAppV1Configuration,
 };
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -145,16 +145,10 @@ impl Scenario {
         let pk = self.dir.get_public_key().await?;
         let res = akd::verify::lookup_verify::<TC>(pk.as_bytes(), eh.hash(), eh.epoch(), label, proof.clone())?;
         let bytes = pb::LookupProof::from(&proof).write_to_bytes()?;
-        Ok(json!({
-            "directory": self.name,
-            "note": note,
-            "username": hex::encode(user.as_bytes()),
-            "username_utf8": user,
-            "epoch": eh.epoch(),
-            "root_hash": hex::encode(eh.hash()),
+        Ok(record(self.name, user, note, &eh, json!({
             "proof": b64(&bytes),
-            "expected": { "epoch": res.epoch, "version": res.version, "value": hex::encode(&res.value.0) },
-        }))
+            "expected": results_json(&[res])[0],
+        })))
     }
 
     async fn history(&self, user: &str, params: HistoryParams, note: &str) -> Result<Value, AnyError> {
@@ -170,19 +164,13 @@ impl Scenario {
             HistoryVerificationParams::Default { history_params: params },
         )?;
         let bytes = pb::HistoryProof::from(&proof).write_to_bytes()?;
-        Ok(json!({
-            "directory": self.name,
-            "note": note,
-            "username": hex::encode(user.as_bytes()),
-            "username_utf8": user,
-            "epoch": eh.epoch(),
-            "root_hash": hex::encode(eh.hash()),
+        Ok(record(self.name, user, note, &eh, json!({
             "params": history_params_json(params),
             "allow_missing_values": false,
             "expect": "valid",
             "proof": b64(&bytes),
-            "expected": res.iter().map(|r| json!({"epoch": r.epoch, "version": r.version, "value": hex::encode(&r.value.0)})).collect::<Vec<_>>(),
-        }))
+            "expected": results_json(&res),
+        })))
     }
 
     /// A history proof whose oldest update's value was replaced by the tombstone (empty value),
@@ -204,22 +192,17 @@ impl Scenario {
             };
             let res = akd::verify::key_history_verify::<TC>(pk.as_bytes(), eh.hash(), eh.epoch(), label.clone(), proof.clone(), vp);
             let bytes = pb::HistoryProof::from(&proof).write_to_bytes()?;
-            out.push(json!({
-                "directory": self.name,
-                "note": if allow { "oldest value tombstoned, AllowMissingValues" } else { "oldest value tombstoned, Default params must reject" },
-                "username": hex::encode(user.as_bytes()),
-                "username_utf8": user,
-                "epoch": eh.epoch(),
-                "root_hash": hex::encode(eh.hash()),
+            let note = if allow { "oldest value tombstoned, AllowMissingValues" } else { "oldest value tombstoned, Default params must reject" };
+            out.push(record(self.name, user, note, &eh, json!({
                 "params": history_params_json(params),
                 "allow_missing_values": allow,
                 "expect": if res.is_ok() { "valid" } else { "invalid" },
                 "proof": b64(&bytes),
                 "expected": match &res {
-                    Ok(r) => json!(r.iter().map(|r| json!({"epoch": r.epoch, "version": r.version, "value": hex::encode(&r.value.0)})).collect::<Vec<_>>()),
+                    Ok(r) => results_json(r),
                     Err(e) => json!(format!("{e}")),
                 },
-            }));
+            })));
         }
         Ok(out)
     }
@@ -314,26 +297,41 @@ impl Scenario {
         let pk = self.dir.get_public_key().await?;
         let akd_result = akd::verify::lookup_verify::<TC>(pk.as_bytes(), eh.hash(), eh.epoch(), label, forged.clone());
         let bytes = pb::LookupProof::from(&forged).write_to_bytes()?;
-        Ok(json!({
-            "directory": self.name,
+        let note = format!("forged: version {} of {} (superseded by {}) presented as current", old.version, user, newest.version);
+        Ok(record(self.name, user, &note, &eh, json!({
             "kind": "lookup",
-            "note": format!("forged: version {} of {} (superseded by {}) presented as current", old.version, user, newest.version),
-            "username": hex::encode(user.as_bytes()),
-            "username_utf8": user,
-            "epoch": eh.epoch(),
-            "root_hash": hex::encode(eh.hash()),
             "proof": b64(&bytes),
             "akd_0_13_result": match akd_result {
                 Ok(r) => json!({"accepted": true, "epoch": r.epoch, "version": r.version, "value": hex::encode(&r.value.0)}),
                 Err(e) => json!({"accepted": false, "error": format!("{e}")}),
             },
             "keyfleet_expect": "invalid",
-        }))
+        })))
     }
 
     fn root_at(&self, epoch: u64) -> [u8; 32] {
         self.roots.iter().rev().find(|(e, _)| *e == epoch).map(|(_, h)| *h).expect("epoch recorded")
     }
+}
+
+fn results_json(rs: &[VerifyResult]) -> Value {
+    json!(rs.iter().map(|r| json!({"epoch": r.epoch, "version": r.version, "value": hex::encode(&r.value.0)})).collect::<Vec<_>>())
+}
+
+/// The fields every proof record shares, merged with the record's own.
+fn record(dir: &str, user: &str, note: &str, eh: &akd::EpochHash, rest: Value) -> Value {
+    let mut v = json!({
+        "directory": dir,
+        "note": note,
+        "username": hex::encode(user.as_bytes()),
+        "username_utf8": user,
+        "epoch": eh.epoch(),
+        "root_hash": hex::encode(eh.hash()),
+    });
+    if let (Some(m), Value::Object(r)) = (v.as_object_mut(), rest) {
+        m.extend(r);
+    }
+    v
 }
 
 fn history_params_json(p: HistoryParams) -> Value {
@@ -679,7 +677,7 @@ async fn check_one(c: &Value) -> Result<Value, AnyError> {
                 AkdLabel(hx(c, "username")?),
                 proof,
             )?;
-            Ok(json!({"epoch": r.epoch, "version": r.version, "value": hex::encode(&r.value.0)}))
+            Ok(results_json(&[r])[0].clone())
         }
         "history" => {
             let proof = HistoryProof::try_from(&pb::HistoryProof::parse_from_bytes(&b64f(c, "proof")?)?)?;
@@ -697,7 +695,7 @@ async fn check_one(c: &Value) -> Result<Value, AnyError> {
                 proof,
                 vp,
             )?;
-            Ok(json!(r.iter().map(|r| json!({"epoch": r.epoch, "version": r.version, "value": hex::encode(&r.value.0)})).collect::<Vec<_>>()))
+            Ok(results_json(&r))
         }
         "audit" => {
             let proof = AppendOnlyProof::try_from(&pb::AppendOnlyProof::parse_from_bytes(&b64f(c, "proof")?)?)?;
