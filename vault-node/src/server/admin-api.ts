@@ -34,7 +34,13 @@ function signed(verifier: AdminVerifier) {
     const [scheme, signature] = auth.split(' ');
     const verdict =
       scheme === ADMIN_AUTH_SCHEME
-        ? verifier.verify(req.method, req.path, body, req.get(ADMIN_TIMESTAMP_HEADER), signature)
+        ? verifier.verify(
+            req.method,
+            req.baseUrl + req.path,
+            body,
+            req.get(ADMIN_TIMESTAMP_HEADER),
+            signature,
+          )
         : ({ ok: false, reason: `expected Authorization: ${ADMIN_AUTH_SCHEME} <signature>` } as const);
     if (!verdict.ok) return sendError(res, 401, 'unauthenticated', verdict.reason);
     next();

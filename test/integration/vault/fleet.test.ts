@@ -1,0 +1,64 @@
+// A seven-member vault fleet of real processes: backup and recovery through any member, the
+// guess limit, and survival of member and leader kills.
+import { BackupClient, httpTransport } from '@keyfleet/sdk/backup/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalFleet } from '../../fleet/local-fleet.ts';
+
+// Argon2id at its production cost takes ~200 ms per login; these tests use few logins.
+let fleet: LocalFleet;
+
+beforeAll(async () => {
+  fleet = await LocalFleet.start({ guessLimit: 3, tickMs: 50 }, 90_000);
+}, 120_000);
+
+afterAll(async () => {
+  await fleet?.destroy();
+});
+
+function client(memberIndex: number) {
+  const member = fleet.members[memberIndex];
+  if (!member) throw new Error(`no member ${memberIndex}`);
+  return new BackupClient({
+    fleetId: fleet.fleetId,
+    trustedMembers: fleet.trustedMembers(),
+    transport: httpTransport(member.clientUrl),
+  });
+}
+
+describe('a seven-member vault fleet of real processes', () => {
+  it('escrows a backup key through one member and recovers it through another', async () => {
+    const backupKey = crypto.getRandomValues(new Uint8Array(32));
+    await client(2).register('alice', 'correct horse', backupKey);
+    const recovered = await client(5).recover('alice', 'correct horse');
+    expect(Buffer.from(recovered).equals(Buffer.from(backupKey))).toBe(true);
+  });
+
+  it('locks a record after guessLimit wrong passwords, even for the right one afterwards', async () => {
+    await client(0).register('mallory-target', 'right password', crypto.getRandomValues(new Uint8Array(32)));
+    for (let i = 0; i < 3; i++) {
+      await expect(client(i + 1).recover('mallory-target', `guess ${i}`)).rejects.toMatchObject({
+        code: 'wrong-password',
+      });
+    }
+    await expect(client(4).recover('mallory-target', 'right password')).rejects.toMatchObject({
+      code: 'locked',
+    });
+  });
+
+  it('keeps every acknowledged record when the leader is killed, and recovers through the new leader', async () => {
+    const backupKey = crypto.getRandomValues(new Uint8Array(32));
+    await client(1).register('bob', 'pw-bob', backupKey);
+    const oldLeader = await fleet.leader();
+    await fleet.kill(oldLeader);
+    const survivor = fleet.members.findIndex((m) => m !== oldLeader);
+    const newLeader = await fleet.leader(20_000);
+    expect(newLeader.id).not.toBe(oldLeader.id);
+    expect(Buffer.from(await client(survivor).recover('bob', 'pw-bob')).equals(Buffer.from(backupKey))).toBe(
+      true,
+    );
+    fleet.spawn(oldLeader);
+    await fleet.waitAllReady(60_000);
+    const back = fleet.members.indexOf(oldLeader);
+    expect(Buffer.from(await client(back).recover('alice', 'correct horse')).length).toBe(32);
+  });
+});
