@@ -245,6 +245,8 @@ describe('a StatefulSet over seven zones', () => {
     });
     const got = await echo<{ value: string }>(p.status!.podIP!, '/data/state');
     expect(got.body.value).toBe('survives-crash');
+    const previous = await kubectl('logs', '-n', ns, 'web-4', '--previous');
+    expect(previous.stdout).toContain('echo listening on :8080 as web-4');
   });
 
   test('pod start latency (create to Ready) of a single pod', async () => {

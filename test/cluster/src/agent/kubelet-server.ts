@@ -65,6 +65,12 @@ export function startKubeletServers(agent: NodeAgent, log: (m: string) => void):
       }
       let offset = statSync(file).size;
       const timer = setInterval(() => {
+        // Follow ends when this container instance ends, as the kubelet's does.
+        if (!agent.findRunner(ns, pod) || (r.restartCounts()[container] ?? 0) !== current) {
+          clearInterval(timer);
+          res.end();
+          return;
+        }
         const size = existsSync(file) ? statSync(file).size : offset;
         if (size > offset) {
           createReadStream(file, { start: offset, end: size - 1 }).pipe(res, { end: false });
