@@ -46,7 +46,7 @@ function summary(name: string, samplesMs: number[]): void {
   const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
   const total = s.reduce((x, y) => x + y, 0);
   process.stdout.write(
-    `${name.padEnd(44)} n=${String(s.length).padStart(6)}  p50 ${q(0.5).toFixed(3).padStart(8)} ms  p99 ${q(
+    `${name.padEnd(50)} n=${String(s.length).padStart(6)}  p50 ${q(0.5).toFixed(3).padStart(8)} ms  p99 ${q(
       0.99,
     )
       .toFixed(3)

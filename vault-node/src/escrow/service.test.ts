@@ -34,9 +34,9 @@ const GUESS_LIMIT = 3;
 let userCounter = 0;
 const newUser = () => `user-${++userCounter}`;
 
-async function registered(service: EscrowService, userId: string, password: string) {
+async function registered(service: EscrowService, userId: string, password: string, fleetId = fleet.fleetId) {
   let ticket: Uint8Array = new Uint8Array();
-  const record = await clientRegister(fleet.fleetId, userId, password, async (registrationRequest) => {
+  const record = await clientRegister(fleetId, userId, password, async (registrationRequest) => {
     const r = await service.registerStart({ userId, registrationRequest });
     ticket = r.ticket;
     return r.registrationResponse;
@@ -434,13 +434,7 @@ describe('login state and session lifetimes (leader memory, short TTL)', () => {
       const log = inMemoryLog();
       const svc = new EscrowService({ hsm: f.members[0]!.hsm, propose: log.propose, guessLimit: 10 });
       const userId = newUser();
-      let ticket: Uint8Array = new Uint8Array();
-      const record = await clientRegister(f.fleetId, userId, 'pw', async (registrationRequest) => {
-        const r = await svc.registerStart({ userId, registrationRequest });
-        ticket = r.ticket;
-        return r.registrationResponse;
-      });
-      await svc.registerFinish({ userId, ticket, registrationRecord: record, replace: undefined });
+      await registered(svc, userId, 'pw', f.fleetId);
 
       const s = startRequest('pw');
       const started = await svc.recoverStart({ userId, startLoginRequest: s.request });
