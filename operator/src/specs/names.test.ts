@@ -78,7 +78,7 @@ describe('every object a fleet owns', () => {
   );
   const zeros = (n: number) => new Uint8Array(n);
   const key = new Uint8Array(32).fill(7);
-  const objects = [
+  const build = () => [
     memberPod(worstCase, { zone: 'z'.repeat(63), clusterState: 'new' }),
     memberClaim(worstCase, 'z'.repeat(63)),
     sealingKeySecret(worstCase, 'z'.repeat(63), zeros),
@@ -91,6 +91,7 @@ describe('every object a fleet owns', () => {
     memberNetworkPolicy(worstCase),
     memberServiceAccount(worstCase),
   ];
+  const objects = build();
 
   it.each(objects.map((o) => [o.kind, o] as const))('%s has a DNS-label name and valid labels', (_, o) => {
     const name = o.metadata?.name ?? '';
@@ -98,6 +99,10 @@ describe('every object a fleet owns', () => {
     expect(name).toMatch(DNS_LABEL);
     for (const value of Object.values(o.metadata?.labels ?? {})) expect(value).toMatch(LABEL_VALUE);
     expect(o.metadata?.namespace).toBe('vaults');
+  });
+
+  it('are built the same every time from the same fleet (and the same injected randomness)', () => {
+    expect(JSON.stringify(build())).toBe(JSON.stringify(objects));
   });
 
   it('names are distinct', () => {
