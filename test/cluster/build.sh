@@ -10,6 +10,7 @@
 # Usage: test/cluster/build.sh [component ...]     (default: all)
 # Env:   KEYFLEET_BUILD_JOBS (default 2 -> GOFLAGS=-p=2), KEYFLEET_BUILD_NICE (default 10)
 set -euo pipefail
+if [[ "${1:-}" == "--help" || "${1:-}" == "-h" ]]; then sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=versions.env
@@ -20,6 +21,9 @@ jobs="${KEYFLEET_BUILD_JOBS:-2}"
 niceness="${KEYFLEET_BUILD_NICE:-10}"
 mkdir -p "$cache"
 times="$cache/build-times.tsv"
+# One build at a time per machine (two checkouts may share the cache).
+exec 9>"$cache/.build.lock"
+flock 9
 
 export CGO_ENABLED=0
 export GOFLAGS="-buildvcs=false -p=$jobs"

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { installAddons } from './addons.ts';
-import { clusterDir, nodes, paths, ports, stateDir } from './config.ts';
+import { clusterDir, net, nodes, paths, ports, stateDir } from './config.ts';
 import { faults } from './control-client.ts';
 import {
   apiserverStatus,
@@ -64,6 +64,25 @@ async function httpOk(url: string): Promise<boolean> {
   }
 }
 
+/** The address and names are machine-wide: a cluster of another checkout must be downed first. */
+function checkNoForeignCluster(): void {
+  if (trackedPid('kube-apiserver')) return;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let cmd = '';
+    try {
+      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+    } catch {
+      continue;
+    }
+    if (cmd.includes('kube-apiserver') && cmd.includes(`--bind-address=${net.controlPlaneIp}`)) {
+      const owner = /--client-ca-file=(\S+)\/pki\/ca\.crt/.exec(cmd)?.[1] ?? 'another state directory';
+      throw new Error(
+        `a keyfleet test cluster of ${owner} is running (pid ${pid}); run its \`cluster down\` first`,
+      );
+    }
+  }
+}
+
 export async function up(progress: (m: string) => void = () => {}): Promise<UpResult> {
   const t0 = Date.now();
   const phases: Record<string, number> = {};
@@ -75,6 +94,7 @@ export async function up(progress: (m: string) => void = () => {}): Promise<UpRe
     progress(`${name} (${phases[name]!.toFixed(1)}s)`);
   };
   checkPrerequisites();
+  checkNoForeignCluster();
   mkdirSync(stateDir, { recursive: true });
   ensurePki();
   writeKubeconfigs();
