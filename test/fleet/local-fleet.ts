@@ -179,6 +179,22 @@ export class LocalFleet {
     );
   }
 
+  /** The trust file a backup client uses (sdk/src/vault/trust-file.ts). */
+  trustFile(url = this.members[0]?.clientUrl): string {
+    return JSON.stringify(
+      {
+        fleetId: this.fleetId,
+        manufacturerCa: Buffer.from(this.caPublicKey).toString('hex'),
+        certificates: this.members
+          .filter((m) => m.certificate)
+          .map((m) => Buffer.from(m.certificate as Uint8Array).toString('base64url')),
+        url,
+      },
+      null,
+      2,
+    );
+  }
+
   async status(m: LocalMember): Promise<MemberStatus> {
     return this.admin(m).call<MemberStatus>('GET', HttpPath.adminStatus);
   }

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
+import { backupCommand } from './backup-command.ts';
 // keyfleet: the client CLI. Each command lives in its own file and is registered here.
 import { type Command, type CommandContext, parseArgv, UsageError } from './command.ts';
 import { validateCommand } from './validate-command.ts';
 
-export const commands: readonly Command[] = [validateCommand];
+export const commands: readonly Command[] = [backupCommand, validateCommand];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -32,7 +33,7 @@ export async function runCli(
     return 2;
   }
   try {
-    const { args, flags } = parseArgv(rest, new Set(['json', 'help']));
+    const { args, flags } = parseArgv(rest, new Set(['json', 'help', 'password-stdin']));
     if (flags.has('help')) {
       io.out(`usage: ${command.usage}`);
       return 0;

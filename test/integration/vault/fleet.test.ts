@@ -1,5 +1,10 @@
 // A seven-member vault fleet of real processes: backup and recovery through any member, the
 // guess limit, and survival of member and leader kills.
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { BackupClient, httpTransport } from '@keyfleet/sdk/backup/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalFleet } from '../../fleet/local-fleet.ts';
@@ -25,7 +30,38 @@ function client(memberIndex: number) {
   });
 }
 
+const cli = fileURLToPath(new URL('../../../sdk/src/cli/main.ts', import.meta.url));
+
+async function keyfleet(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [cli, ...args]);
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const failed = e as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
 describe('a seven-member vault fleet of real processes', () => {
+  it('serves the keyfleet CLI: backup register, recover, and a wrong password', async () => {
+    const trust = join(fleet.root, 'trust.json');
+    const password = join(fleet.root, 'password');
+    const wrong = join(fleet.root, 'wrong-password');
+    writeFileSync(trust, fleet.trustFile(fleet.members[3]?.clientUrl));
+    writeFileSync(password, 'hunter2 but longer\n');
+    writeFileSync(wrong, 'hunter3\n');
+    const common = ['--trust', trust, '--user', 'carol', '--json'];
+    const registered = await keyfleet('backup', 'register', ...common, '--password-file', password);
+    expect(registered.code, registered.stderr).toBe(0);
+    const key = (JSON.parse(registered.stdout) as { backupKey: string }).backupKey;
+    expect(key).toMatch(/^[0-9a-f]{64}$/);
+    const recovered = await keyfleet('backup', 'recover', ...common, '--password-file', password);
+    expect(JSON.parse(recovered.stdout)).toEqual({ user: 'carol', action: 'recover', backupKey: key });
+    const refused = await keyfleet('backup', 'recover', ...common, '--password-file', wrong);
+    expect(refused.code).toBe(3);
+    expect(JSON.parse(refused.stdout).error.code).toBe('wrong-password');
+  });
+
   it('escrows a backup key through one member and recovers it through another', async () => {
     const backupKey = crypto.getRandomValues(new Uint8Array(32));
     await client(2).register('alice', 'correct horse', backupKey);
