@@ -2,7 +2,13 @@
 // `application/apply-patch+yaml` under one field manager, forced, so the operator owns the
 // fields it sets and gives up the ones it stops setting. Status goes through the status
 // subresource the same way. This file only builds requests; client.ts sends them.
-import { apiVersionOf, type KubeObject, objectPath, type ResourceType } from './resource.ts';
+import {
+  apiVersionOf,
+  type KubeObject,
+  objectPath,
+  type ResourceType,
+  type Unstructured,
+} from './resource.ts';
 import type { ApiRequest } from './transport.ts';
 
 export const fieldManager = 'keyfleet-operator';
@@ -30,7 +36,7 @@ const serverOwnedMetadata = [
 ] as const;
 
 /** The object as it should be sent: identity filled and checked, server-owned fields removed. */
-export function applyBody(res: ResourceType, obj: KubeObject, opts: ApplyOptions = {}): KubeObject {
+export function applyBody<T extends KubeObject>(res: ResourceType, obj: T, opts: ApplyOptions = {}): T {
   const apiVersion = apiVersionOf(res);
   if (obj.apiVersion !== undefined && obj.apiVersion !== apiVersion) {
     throw new Error(`apply: object has apiVersion ${obj.apiVersion} but the resource is ${apiVersion}`);
@@ -57,7 +63,11 @@ function applyQuery(opts: ApplyOptions): Record<string, string | undefined> {
   };
 }
 
-export function buildApplyRequest(res: ResourceType, obj: KubeObject, opts: ApplyOptions = {}): ApiRequest {
+export function buildApplyRequest<T extends KubeObject>(
+  res: ResourceType,
+  obj: T,
+  opts: ApplyOptions = {},
+): ApiRequest {
   const body = applyBody(res, obj, opts);
   const { name, namespace } = body.metadata ?? {};
   return {
@@ -75,15 +85,15 @@ export function buildApplyRequest(res: ResourceType, obj: KubeObject, opts: Appl
  * Applies only `status` through the status subresource. The body carries the object's identity
  * and its status, nothing else, so the status manager never claims spec or metadata fields.
  */
-export function buildApplyStatusRequest(
+export function buildApplyStatusRequest<T extends KubeObject>(
   res: ResourceType,
-  obj: KubeObject,
+  obj: T,
   opts: ApplyOptions = {},
 ): ApiRequest {
-  if (obj['status'] === undefined)
-    throw new Error(`applyStatus: ${res.kind} ${obj.metadata?.name} has no status`);
+  const status = (obj as KubeObject as Unstructured)['status'];
+  if (status === undefined) throw new Error(`applyStatus: ${res.kind} ${obj.metadata?.name} has no status`);
   const { name, namespace, uid, resourceVersion } = obj.metadata ?? {};
-  const identity: KubeObject = { metadata: { name, namespace, uid, resourceVersion }, status: obj['status'] };
+  const identity: Unstructured = { metadata: { name, namespace, uid, resourceVersion }, status };
   const body = applyBody(res, identity, opts);
   return {
     method: 'PATCH',

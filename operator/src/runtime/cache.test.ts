@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { indexByNamespace, indexByOwnerUid, Store } from './cache.ts';
-import type { KubeObject } from './resource.ts';
+import type { Unstructured } from './resource.ts';
 
-const pod = (ns: string, name: string, owner?: string, rv = '1'): KubeObject => ({
+const pod = (ns: string, name: string, owner?: string, rv = '1'): Unstructured => ({
   metadata: {
     name,
     namespace: ns,
@@ -13,7 +13,7 @@ const pod = (ns: string, name: string, owner?: string, rv = '1'): KubeObject => 
 
 describe('Store', () => {
   it('keys by namespace/name and keeps indexes in step with upserts and deletes', () => {
-    const s = new Store<KubeObject>({ owner: indexByOwnerUid, ns: indexByNamespace });
+    const s = new Store<Unstructured>({ owner: indexByOwnerUid, ns: indexByNamespace });
     s.upsert(pod('a', 'p1', 'u1'));
     s.upsert(pod('a', 'p2', 'u1'));
     s.upsert(pod('b', 'p1', 'u2'));
@@ -37,7 +37,7 @@ describe('Store', () => {
   });
 
   it('replace reports added, updated and deleted objects', () => {
-    const s = new Store<KubeObject>();
+    const s = new Store<Unstructured>();
     s.upsert(pod('a', 'keep'));
     s.upsert(pod('a', 'gone'));
     const d = s.replace([pod('a', 'keep', undefined, '2'), pod('a', 'new')]);
@@ -50,16 +50,16 @@ describe('Store', () => {
   });
 
   it('adds an index over objects already stored', () => {
-    const s = new Store<KubeObject>();
+    const s = new Store<Unstructured>();
     s.upsert(pod('a', 'p1', 'u1'));
     s.addIndexer('owner', indexByOwnerUid);
     expect(s.byIndex('owner', 'u1').map((o) => o.metadata?.name)).toEqual(['p1']);
   });
 
   it('freezes what it stores', () => {
-    const s = new Store<KubeObject>();
+    const s = new Store<Unstructured>();
     s.upsert(pod('a', 'p', 'u'));
-    const got = s.get('a/p') as KubeObject;
+    const got = s.get('a/p') as Unstructured;
     expect(() => {
       (got.metadata as { name: string }).name = 'changed';
     }).toThrow(TypeError);

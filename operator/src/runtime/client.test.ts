@@ -1,7 +1,9 @@
+import type { VaultFleet, VaultFleetSpec, VaultFleetStatus } from '@keyfleet/sdk/api/index';
 import { describe, expect, it } from 'vitest';
 import { KubeClient } from './client.ts';
 import { ApiError, isAlreadyExists, isConflict, isNotFound } from './errors.ts';
-import { builtin, type KubeObject } from './resource.ts';
+import { Informer } from './informer.ts';
+import { builtin, type Unstructured } from './resource.ts';
 import { FakeApiServer } from './testing/fake-apiserver.ts';
 import { testFleetType } from './testing/fixtures.ts';
 
@@ -17,7 +19,7 @@ function setup() {
 describe('KubeClient against the fake API server', () => {
   it('creates, gets, lists with selectors and pages, and deletes', async () => {
     const { api, client } = setup();
-    const cms = client.resource<KubeObject>(builtin.configMap);
+    const cms = client.resource<Unstructured>(builtin.configMap);
     for (const [i, app] of ['a', 'b', 'a'].entries()) {
       await cms.create({ metadata: { name: `c${i}`, namespace: 'n', labels: { app } } });
     }
@@ -41,7 +43,7 @@ describe('KubeClient against the fake API server', () => {
 
   it('reports AlreadyExists and resourceVersion conflicts distinctly', async () => {
     const { client } = setup();
-    const leases = client.resource<KubeObject>(builtin.lease);
+    const leases = client.resource<Unstructured>(builtin.lease);
     const created = await leases.create({
       metadata: { name: 'l', namespace: 'n' },
       spec: { holderIdentity: 'a' },
@@ -61,7 +63,7 @@ describe('KubeClient against the fake API server', () => {
 
   it('applies objects and status as the field manager, without touching the other half', async () => {
     const { api, client } = setup();
-    const fleets = client.resource<KubeObject>(testFleetType);
+    const fleets = client.resource<Unstructured>(testFleetType);
     const first = await fleets.apply({ metadata: { name: 'f', namespace: 'n' }, spec: { zones: ['dc1'] } });
     expect(first.metadata?.generation).toBe(1);
     await fleets.applyStatus({ ...first, status: { readyMembers: 1 } });
@@ -86,6 +88,23 @@ describe('KubeClient against the fake API server', () => {
     await expect(
       fleets.applyStatus({ metadata: { name: 'g', namespace: 'n' }, status: {} }),
     ).rejects.toSatisfy(isNotFound);
+  });
+
+  it('takes the generated API types (interfaces without an index signature)', async () => {
+    const { client } = setup();
+    const fleets = client.resource<VaultFleet>(testFleetType);
+    const status: VaultFleetStatus = { readyMembers: 3 } as VaultFleetStatus;
+    const spec = { zones: ['dc1', 'dc2', 'dc3'], image: 'vault-node:1' } as VaultFleetSpec;
+    const fleet: VaultFleet = {
+      apiVersion: 'keyfleet.dev/v1alpha1',
+      kind: 'VaultFleet',
+      metadata: { name: 'backups', namespace: 'vaults' },
+      spec,
+    };
+    const applied = await fleets.apply(fleet);
+    const withStatus = await fleets.applyStatus({ ...applied, status });
+    expect(withStatus.status?.readyMembers).toBe(3);
+    expect(new Informer<VaultFleet>(client, { resource: testFleetType }).store.size).toBe(0);
   });
 
   it('passes injected faults through as ApiError with the Status reason', async () => {

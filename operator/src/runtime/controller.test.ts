@@ -5,7 +5,7 @@ import { Controller, type Reconciler, watchOwned, watchPrimary } from './control
 import { ApiError } from './errors.ts';
 import { Informer } from './informer.ts';
 import { ItemExponentialRateLimiter } from './ratelimiter.ts';
-import { builtin, type KubeObject } from './resource.ts';
+import { builtin, type Unstructured } from './resource.ts';
 import { FakeApiServer } from './testing/fake-apiserver.ts';
 import { testFleetType } from './testing/fixtures.ts';
 import { waitFor } from './testing/wait.ts';
@@ -19,8 +19,8 @@ function setup(reconcile: Reconciler, workers = 2) {
   const api = new FakeApiServer([testFleetType, builtin.pod]);
   const client = new KubeClient(api);
   const metrics = createOperatorMetrics();
-  const fleets = new Informer<KubeObject>(client, { resource: testFleetType });
-  const pods = new Informer<KubeObject>(client, { resource: builtin.pod });
+  const fleets = new Informer<Unstructured>(client, { resource: testFleetType });
+  const pods = new Informer<Unstructured>(client, { resource: builtin.pod });
   fleets.start();
   pods.start();
   const controller = new Controller({
@@ -55,7 +55,7 @@ describe('Controller', () => {
     await controller.start();
     await waitFor('f1', () => seen.includes('n/f1'));
     expect(controller.running).toBe(true);
-    const f2 = api.seed<KubeObject>(testFleetType, { metadata: { name: 'f2', namespace: 'n' } });
+    const f2 = api.seed<Unstructured>(testFleetType, { metadata: { name: 'f2', namespace: 'n' } });
     await waitFor('f2', () => seen.includes('n/f2'));
     seen.length = 0;
     api.seed(builtin.pod, {

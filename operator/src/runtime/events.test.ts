@@ -2,10 +2,10 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createOperatorMetrics } from '../metrics.ts';
 import { KubeClient } from './client.ts';
 import { EventRecorder } from './events.ts';
-import { builtin, type KubeObject } from './resource.ts';
+import { builtin, type Unstructured } from './resource.ts';
 import { FakeApiServer } from './testing/fake-apiserver.ts';
 
-const fleet: KubeObject = {
+const fleet: Unstructured = {
   apiVersion: 'keyfleet.dev/v1alpha1',
   kind: 'VaultFleet',
   metadata: { name: 'backups', namespace: 'vaults', uid: 'fleet-uid', resourceVersion: '7' },
@@ -20,7 +20,7 @@ function setup() {
     instance: 'keyfleet-operator-abc',
     metrics,
   });
-  const events = () => api.objects<KubeObject>(builtin.event);
+  const events = () => api.objects<Unstructured>(builtin.event);
   const applies = () => api.requests.filter((r) => r.method === 'PATCH');
   return { api, recorder, events, applies, metrics };
 }
@@ -118,14 +118,14 @@ describe('EventRecorder', () => {
     }
     await vi.advanceTimersByTimeAsync(1000);
     await recorder.flush();
-    expect(api.objects<KubeObject>(builtin.event)[0]?.['series']).toMatchObject({ count: 5 });
+    expect(api.objects<Unstructured>(builtin.event)[0]?.['series']).toMatchObject({ count: 5 });
     // Writes were serialized: the first, then one carrying everything that arrived meanwhile.
     expect(api.requests.filter((r) => r.method === 'PATCH')).toHaveLength(2);
   });
 
   it('puts events about cluster-scoped objects in default, and close() writes pending series', async () => {
     const { recorder, events } = setup();
-    const ns: KubeObject = {
+    const ns: Unstructured = {
       apiVersion: 'v1',
       kind: 'Namespace',
       metadata: { name: 'vaults', uid: 'ns-uid' },

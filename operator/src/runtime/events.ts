@@ -12,7 +12,7 @@ import { type Logger, silentLogger } from '../log.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import type { KubeClient } from './client.ts';
 import { microTime } from './leaderelection.ts';
-import { builtin, type KubeObject } from './resource.ts';
+import { builtin, type Unstructured } from './resource.ts';
 
 export type EventType = 'Normal' | 'Warning';
 
@@ -35,7 +35,7 @@ export interface EventRecorderOptions {
 interface Entry {
   name: string;
   namespace: string;
-  body: KubeObject;
+  body: Unstructured;
   count: number;
   firstAt: number;
   lastObservedAt: number;
@@ -69,16 +69,16 @@ export class EventRecorder {
     this.#log = (opts.logger ?? silentLogger).child({ component: 'events' });
   }
 
-  normal(regarding: KubeObject, reason: string, note: string, action = reason): void {
+  normal(regarding: Unstructured, reason: string, note: string, action = reason): void {
     this.event(regarding, 'Normal', reason, note, action);
   }
 
-  warning(regarding: KubeObject, reason: string, note: string, action = reason): void {
+  warning(regarding: Unstructured, reason: string, note: string, action = reason): void {
     this.event(regarding, 'Warning', reason, note, action);
   }
 
   /** Records an Event about `regarding`; never throws and never blocks the caller. */
-  event(regarding: KubeObject, type: EventType, reason: string, note: string, action = reason): void {
+  event(regarding: Unstructured, type: EventType, reason: string, note: string, action = reason): void {
     const meta = regarding.metadata ?? {};
     const trimmed = note.length > maxNoteLength ? `${note.slice(0, maxNoteLength - 1)}…` : note;
     const objectId = meta.uid ?? `${regarding.kind}/${meta.namespace ?? ''}/${meta.name ?? ''}`;
@@ -196,7 +196,7 @@ export class EventRecorder {
       return;
     }
     if (entry.writtenCount === entry.count && entry.lastWriteAt > 0) return;
-    const body: KubeObject = { ...entry.body };
+    const body: Unstructured = { ...entry.body };
     if (entry.count > 1) {
       body['series'] = { count: entry.count, lastObservedTime: microTime(new Date(entry.lastObservedAt)) };
     }

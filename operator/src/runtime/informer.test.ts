@@ -3,26 +3,26 @@ import { createOperatorMetrics } from '../metrics.ts';
 import { indexByOwnerUid } from './cache.ts';
 import { KubeClient } from './client.ts';
 import { Informer, type InformerOptions } from './informer.ts';
-import { builtin, type KubeObject } from './resource.ts';
+import { builtin, type Unstructured } from './resource.ts';
 import { FakeApiServer } from './testing/fake-apiserver.ts';
 import { waitFor } from './testing/wait.ts';
 
 const cm = builtin.configMap;
-const obj = (name: string, extra: Partial<KubeObject> = {}, ns = 'n'): KubeObject => ({
+const obj = (name: string, extra: Partial<Unstructured> = {}, ns = 'n'): Unstructured => ({
   metadata: { name, namespace: ns },
   ...extra,
 });
 
-let running: Informer<KubeObject>[] = [];
+let running: Informer<Unstructured>[] = [];
 afterEach(async () => {
   await Promise.all(running.map((i) => i.stop()));
   running = [];
 });
 
-function setup(opts: Partial<InformerOptions<KubeObject>> = {}) {
+function setup(opts: Partial<InformerOptions<Unstructured>> = {}) {
   const api = new FakeApiServer([cm]);
   const metrics = createOperatorMetrics();
-  const informer = new Informer<KubeObject>(new KubeClient(api), {
+  const informer = new Informer<Unstructured>(new KubeClient(api), {
     resource: cm,
     backoff: { initialMs: 5, maxMs: 20 },
     metrics,
@@ -67,13 +67,13 @@ describe('Informer', () => {
     });
 
     events.length = 0;
-    const before = api.object<KubeObject>(cm, 'n', 'a')?.metadata?.resourceVersion;
+    const before = api.object<Unstructured>(cm, 'n', 'a')?.metadata?.resourceVersion;
     api.modify(cm, 'n', 'a', { data: { k: 'v' } });
     api.seed(cm, obj('f'));
     api.remove(cm, 'n', 'b');
     api.seed(cm, obj('ignored', {}, 'm'));
     await waitFor('three events', () => events.length === 3);
-    const after = api.object<KubeObject>(cm, 'n', 'a')?.metadata?.resourceVersion;
+    const after = api.object<Unstructured>(cm, 'n', 'a')?.metadata?.resourceVersion;
     expect(events).toEqual([`update a ${before}->${after}`, 'add f', 'delete b']);
     expect(informer.store.get('n/a')?.['data']).toEqual({ k: 'v' });
     expect(informer.store.get('n/b')).toBeUndefined();
@@ -175,7 +175,7 @@ describe('Informer', () => {
     api.seed(cm, obj('a'));
     informer.start();
     await informer.waitForSync();
-    const rv = api.object<KubeObject>(cm, 'n', 'a')?.metadata?.resourceVersion;
+    const rv = api.object<Unstructured>(cm, 'n', 'a')?.metadata?.resourceVersion;
     await waitFor('resync', () => events.includes(`update a ${rv}->${rv}`));
     const late: string[] = [];
     const remove = informer.addEventHandler({ onAdd: (o) => late.push(o.metadata?.name ?? '') });

@@ -4,7 +4,7 @@ import { KubeClient } from './client.ts';
 import { Controller, watchPrimary } from './controller.ts';
 import type { Lease } from './leaderelection.ts';
 import { type ControllerRegistration, Manager } from './manager.ts';
-import { builtin, type KubeObject } from './resource.ts';
+import { builtin, type Unstructured } from './resource.ts';
 import { FakeApiServer } from './testing/fake-apiserver.ts';
 import { testFleetType } from './testing/fixtures.ts';
 import { waitFor } from './testing/wait.ts';
@@ -20,10 +20,10 @@ function counting(reconciled: string[], who: string): ControllerRegistration {
     create: (ctx) =>
       new Controller({
         name: 'vaultfleet',
-        watches: [watchPrimary(ctx.informers.get<KubeObject>(testFleetType))],
+        watches: [watchPrimary(ctx.informers.get<Unstructured>(testFleetType))],
         reconcile: async (req) => {
           reconciled.push(`${who} ${req.key}`);
-          const fleet = ctx.informers.get<KubeObject>(testFleetType).store.get(req.key);
+          const fleet = ctx.informers.get<Unstructured>(testFleetType).store.get(req.key);
           if (fleet) ctx.events.normal(fleet, 'Reconciled', `reconciled by ${who}`);
         },
         logger: ctx.logger,

@@ -27,12 +27,18 @@ export interface ObjectMeta {
   managedFields?: unknown[];
 }
 
+/**
+ * What every object has. No index signature, so the generated API interfaces (VaultFleet,
+ * KeyDirectory) and client-node's models satisfy it; `Unstructured` is for reading any field.
+ */
 export interface KubeObject {
   apiVersion?: string;
   kind?: string;
   metadata?: ObjectMeta;
-  [field: string]: unknown;
 }
+
+/** Any object the API serves, with the fields the runtime does not model. */
+export type Unstructured = KubeObject & { [field: string]: unknown };
 
 export interface KubeList<T extends KubeObject = KubeObject> {
   apiVersion?: string;

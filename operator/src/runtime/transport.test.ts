@@ -2,7 +2,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KubeClient } from './client.ts';
 import { isConflict, isGone } from './errors.ts';
-import { builtin, type KubeObject } from './resource.ts';
+import { builtin, type Unstructured } from './resource.ts';
 import { FakeApiServer } from './testing/fake-apiserver.ts';
 import { type ServedFake, serveOverHttp } from './testing/serve-http.ts';
 import { waitFor } from './testing/wait.ts';
@@ -48,22 +48,22 @@ describe('KubeConfigTransport over HTTP (client-node auth and fetch)', () => {
 
   it('sends authenticated requests and maps error statuses', async () => {
     const { client, served } = await connect();
-    const cm = await client.create<KubeObject>(builtin.configMap, {
+    const cm = await client.create<Unstructured>(builtin.configMap, {
       metadata: { name: 'a', namespace: 'n' },
     });
     expect(served.headers.at(-1)?.['authorization']).toBe('Bearer s3cret-token');
     await client.apply(builtin.configMap, { metadata: { name: 'a', namespace: 'n' }, data: { k: 'v' } });
     expect(served.headers.at(-1)?.['content-type']).toBe('application/apply-patch+yaml');
     await expect(client.update(builtin.configMap, { ...cm, data: { k: 'w' } })).rejects.toSatisfy(isConflict);
-    expect((await client.get(builtin.configMap, 'n', 'a'))['data']).toEqual({ k: 'v' });
+    expect((await client.get<Unstructured>(builtin.configMap, 'n', 'a'))['data']).toEqual({ k: 'v' });
   });
 
   it('streams watch events until the server closes, and surfaces an HTTP 410', async () => {
     const { api, client } = await connect();
-    const events: WatchEvent<KubeObject>[] = [];
+    const events: WatchEvent<Unstructured>[] = [];
     const rv = api.resourceVersion;
     const done = (async () => {
-      for await (const ev of client.watch<KubeObject>(builtin.configMap, {
+      for await (const ev of client.watch<Unstructured>(builtin.configMap, {
         namespace: 'n',
         resourceVersion: rv,
       })) {

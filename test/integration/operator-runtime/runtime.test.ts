@@ -10,7 +10,7 @@ import { isAlreadyExists, isConflict } from '../../../operator/src/runtime/error
 import { EventRecorder } from '../../../operator/src/runtime/events.ts';
 import { Informer } from '../../../operator/src/runtime/informer.ts';
 import { LeaderElector, type Lease } from '../../../operator/src/runtime/leaderelection.ts';
-import { builtin, type KubeObject, type ResourceType } from '../../../operator/src/runtime/resource.ts';
+import { builtin, type ResourceType, type Unstructured } from '../../../operator/src/runtime/resource.ts';
 import { waitFor } from '../../../operator/src/runtime/testing/wait.ts';
 import { KubeConfigTransport } from '../../../operator/src/runtime/transport.ts';
 import { missingBinaries, startTestApiServer, type TestApiServer } from './apiserver.ts';
@@ -56,7 +56,7 @@ describe.skipIf(skip)('operator runtime against a real API server', () => {
   });
 
   it('server-side apply owns fields as keyfleet-operator and gives up the ones it stops sending', async () => {
-    const cms = client.resource<KubeObject>(builtin.configMap);
+    const cms = client.resource<Unstructured>(builtin.configMap);
     const first = await cms.apply({ metadata: { name: 'owned', namespace: ns }, data: { a: '1', b: '2' } });
     const managers = (first.metadata?.managedFields ?? []) as { manager: string; operation: string }[];
     expect(managers).toContainEqual(
@@ -97,7 +97,7 @@ describe.skipIf(skip)('operator runtime against a real API server', () => {
       },
     });
     const established = async () => {
-      const got = await client.get<KubeObject>(crd, undefined, 'widgets.it.keyfleet.dev');
+      const got = await client.get<Unstructured>(crd, undefined, 'widgets.it.keyfleet.dev');
       const conds = (got['status'] as { conditions?: { type: string; status: string }[] })?.conditions ?? [];
       return conds.some((c) => c.type === 'Established' && c.status === 'True');
     };
@@ -107,7 +107,7 @@ describe.skipIf(skip)('operator runtime against a real API server', () => {
       await new Promise((r) => setTimeout(r, 200));
     }
     // A new CRD's endpoint can lag its Established condition by a moment.
-    let w: KubeObject | undefined;
+    let w: Unstructured | undefined;
     for (let i = 0; i < 50 && !w; i++) {
       w = await client
         .apply(widget, { metadata: { name: 'w', namespace: ns }, spec: { size: 3 } })
@@ -117,10 +117,10 @@ describe.skipIf(skip)('operator runtime against a real API server', () => {
         });
     }
     expect(w?.metadata?.generation).toBe(1);
-    const withStatus = await client.applyStatus(widget, { ...(w as KubeObject), status: { ready: 2 } });
+    const withStatus = await client.applyStatus(widget, { ...(w as Unstructured), status: { ready: 2 } });
     expect(withStatus['status']).toEqual({ ready: 2 });
     expect(withStatus.metadata?.generation).toBe(1);
-    const respec = await client.apply<KubeObject>(widget, {
+    const respec = await client.apply<Unstructured>(widget, {
       metadata: { name: 'w', namespace: ns },
       spec: { size: 5 },
       status: { ready: 99 },
@@ -135,7 +135,7 @@ describe.skipIf(skip)('operator runtime against a real API server', () => {
         metadata: { name: `inf-${i}`, namespace: ns, labels: { app: 'inf' } },
       });
     }
-    const informer = new Informer<KubeObject>(client, {
+    const informer = new Informer<Unstructured>(client, {
       resource: builtin.configMap,
       namespace: ns,
       labelSelector: 'app=inf',
@@ -168,8 +168,8 @@ describe.skipIf(skip)('operator runtime against a real API server', () => {
       await informer.stop();
     }
     // What the informer relists on: a watch from a resourceVersion the server no longer keeps.
-    const stale = client.watch(builtin.configMap, { namespace: ns, resourceVersion: '1' });
-    let first: { type: string; object: KubeObject } | undefined;
+    const stale = client.watch<Unstructured>(builtin.configMap, { namespace: ns, resourceVersion: '1' });
+    let first: { type: string; object: Unstructured } | undefined;
     for await (const ev of stale) {
       first = ev;
       break;
@@ -225,7 +225,7 @@ describe.skipIf(skip)('operator runtime against a real API server', () => {
   }, 60_000);
 
   it('records an Event and updates its series through apply', async () => {
-    const regarding = await client.get<KubeObject>(builtin.configMap, ns, 'owned');
+    const regarding = await client.get<Unstructured>(builtin.configMap, ns, 'owned');
     const recorder = new EventRecorder({
       client,
       controller: 'keyfleet.dev/operator',
@@ -237,7 +237,7 @@ describe.skipIf(skip)('operator runtime against a real API server', () => {
     recorder.warning(regarding, 'WaitingForQuorum', '3 of 7 members ready');
     recorder.warning(regarding, 'WaitingForQuorum', '3 of 7 members ready');
     await recorder.close();
-    const list = await client.list<KubeObject>(builtin.event, { namespace: ns });
+    const list = await client.list<Unstructured>(builtin.event, { namespace: ns });
     const ours = list.items.filter((e) => e['reason'] === 'WaitingForQuorum');
     expect(ours).toHaveLength(1);
     expect(ours[0]).toMatchObject({

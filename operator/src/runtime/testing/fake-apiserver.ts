@@ -11,7 +11,14 @@
 // status; `closeWatches`/`breakWatches` end open watch streams.
 import { parse as parseYaml } from 'yaml';
 import { ApiError, type StatusBody } from '../errors.ts';
-import { apiVersionOf, type KubeObject, objectKey, type ResourceType, resourceName } from '../resource.ts';
+import {
+  apiVersionOf,
+  type KubeObject,
+  objectKey,
+  type ResourceType,
+  resourceName,
+  type Unstructured,
+} from '../resource.ts';
 import type { ApiRequest, ApiResponse, ApiTransport, WatchEvent } from '../transport.ts';
 import { parseLabelSelector } from './labels.ts';
 
@@ -42,9 +49,9 @@ interface Fault {
 interface Watcher {
   res: string;
   namespace?: string;
-  matches: (obj: KubeObject) => boolean;
+  matches: (obj: Unstructured) => boolean;
   bookmarks: boolean;
-  queue: WatchEvent<KubeObject>[];
+  queue: WatchEvent<Unstructured>[];
   wake?: () => void;
   closed: boolean;
 }
@@ -83,23 +90,23 @@ function fail(code: number, reason: string, message: string): ApiResponse {
 
 const ok = (obj: unknown, status = 200): ApiResponse => ({ status, body: JSON.stringify(obj) });
 
-function withoutVolatile(obj: KubeObject): KubeObject {
+function withoutVolatile(obj: Unstructured): Unstructured {
   const { resourceVersion: _rv, managedFields: _mf, ...metadata } = obj.metadata ?? {};
   return { ...obj, metadata };
 }
 
-function specChanged(a: KubeObject, b: KubeObject): boolean {
-  const strip = ({ metadata: _m, status: _s, ...rest }: KubeObject) => JSON.stringify(rest);
+function specChanged(a: Unstructured, b: Unstructured): boolean {
+  const strip = ({ metadata: _m, status: _s, ...rest }: Unstructured) => JSON.stringify(rest);
   return strip(a) !== strip(b);
 }
 
 export class FakeApiServer implements ApiTransport {
   readonly #resources: FakeResource[];
-  readonly #objects = new Map<string, Map<string, KubeObject>>();
+  readonly #objects = new Map<string, Map<string, Unstructured>>();
   #rv = 1000;
   #uid = 0;
   #compactedRv = 0;
-  #history: { rv: number; res: string; event: WatchEvent<KubeObject> }[] = [];
+  #history: { rv: number; res: string; event: WatchEvent<Unstructured> }[] = [];
   readonly #watchers = new Set<Watcher>();
   #faults: Fault[] = [];
   readonly requests: RecordedRequest[] = [];
@@ -118,7 +125,7 @@ export class FakeApiServer implements ApiTransport {
   /** Stores an object as if it had been created (no faults, no request recorded). */
   seed<T extends KubeObject>(type: ResourceType, obj: T): T {
     const res = this.#resource(type);
-    const created = this.#create(res, clone(obj) as KubeObject, obj.metadata?.namespace);
+    const created = this.#create(res, clone(obj) as KubeObject as Unstructured, obj.metadata?.namespace);
     if (created.status !== 201) throw new Error(`seed failed: ${created.body}`);
     return JSON.parse(created.body) as T;
   }
@@ -129,13 +136,13 @@ export class FakeApiServer implements ApiTransport {
     name: string,
   ): T | undefined {
     const obj = this.#store(resourceName(type)).get(namespace ? `${namespace}/${name}` : name);
-    return obj ? (clone(obj) as T) : undefined;
+    return obj ? (clone(obj) as KubeObject as T) : undefined;
   }
 
   objects<T extends KubeObject>(type: ResourceType, namespace?: string): T[] {
     return [...this.#store(resourceName(type)).values()]
       .filter((o) => !namespace || o.metadata?.namespace === namespace)
-      .map((o) => clone(o) as T);
+      .map((o) => clone(o) as KubeObject as T);
   }
 
   /** Deletes directly (as another client would), emitting the watch event. */
@@ -162,7 +169,7 @@ export class FakeApiServer implements ApiTransport {
     const key = namespace ? `${namespace}/${name}` : name;
     const obj = store.get(key);
     if (!obj) throw new Error(`modify: ${key} not found`);
-    const next = mergePatch(obj, patch) as KubeObject;
+    const next = mergePatch(obj, patch) as Unstructured;
     next.metadata = { ...next.metadata, resourceVersion: this.#nextRv() };
     store.set(key, next);
     this.#record(resourceName(type), 'MODIFIED', next);
@@ -209,7 +216,10 @@ export class FakeApiServer implements ApiTransport {
   /** Sends an ERROR event with this Status to every open watch, then ends it. */
   breakWatches(status: StatusBody): void {
     for (const w of this.#watchers) {
-      w.queue.push({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', ...status } as KubeObject });
+      w.queue.push({
+        type: 'ERROR',
+        object: { kind: 'Status', apiVersion: 'v1', ...status } as Unstructured,
+      });
       this.#close(w);
     }
   }
@@ -239,9 +249,9 @@ export class FakeApiServer implements ApiTransport {
       case 'GET':
         return target.name ? this.#get(target) : this.#list(target, q);
       case 'POST':
-        return this.#create(target.res, JSON.parse(req.body ?? '{}') as KubeObject, target.namespace);
+        return this.#create(target.res, JSON.parse(req.body ?? '{}') as Unstructured, target.namespace);
       case 'PUT':
-        return this.#update(target, JSON.parse(req.body ?? '{}') as KubeObject);
+        return this.#update(target, JSON.parse(req.body ?? '{}') as Unstructured);
       case 'PATCH':
         return this.#patch(target, req, q);
       case 'DELETE':
@@ -347,7 +357,7 @@ export class FakeApiServer implements ApiTransport {
     return r;
   }
 
-  #store(res: string): Map<string, KubeObject> {
+  #store(res: string): Map<string, Unstructured> {
     let s = this.#objects.get(res);
     if (!s) {
       s = new Map();
@@ -385,8 +395,8 @@ export class FakeApiServer implements ApiTransport {
     return String(this.#rv);
   }
 
-  #record(res: string, type: WatchEvent['type'], obj: KubeObject): void {
-    const event: WatchEvent<KubeObject> = { type, object: clone(obj) };
+  #record(res: string, type: WatchEvent['type'], obj: Unstructured): void {
+    const event: WatchEvent<Unstructured> = { type, object: clone(obj) };
     this.#history.push({ rv: this.#rv, res, event });
     for (const w of this.#watchers) {
       if (w.closed || w.res !== res || !w.matches(obj)) continue;
@@ -415,7 +425,7 @@ export class FakeApiServer implements ApiTransport {
       .split(',')
       .filter((f) => f !== '')
       .map((f) => f.split('=') as [string, string]);
-    const fieldOf = (o: KubeObject, f: string) =>
+    const fieldOf = (o: Unstructured, f: string) =>
       f === 'metadata.name'
         ? o.metadata?.name
         : f === 'metadata.namespace'
@@ -445,7 +455,7 @@ export class FakeApiServer implements ApiTransport {
     });
   }
 
-  #create(res: FakeResource, obj: KubeObject, namespace: string | undefined): ApiResponse {
+  #create(res: FakeResource, obj: Unstructured, namespace: string | undefined): ApiResponse {
     const type = res.type;
     const metadata = { ...obj.metadata };
     if (!metadata.name && metadata.generateName)
@@ -467,7 +477,7 @@ export class FakeApiServer implements ApiTransport {
     if (store.has(key)) {
       return fail(409, 'AlreadyExists', `${resourceName(type)} "${metadata.name}" already exists`);
     }
-    const stored: KubeObject = {
+    const stored: Unstructured = {
       ...obj,
       apiVersion: apiVersionOf(type),
       kind: type.kind,
@@ -486,7 +496,7 @@ export class FakeApiServer implements ApiTransport {
   }
 
   /** Stores `next` over `prev` (an existing object), or finishes a deletion whose finalizers are gone. */
-  #write(t: Target, prev: KubeObject, next: KubeObject): ApiResponse {
+  #write(t: Target, prev: Unstructured, next: Unstructured): ApiResponse {
     const res = resourceName(t.res.type);
     const metadata = {
       ...next.metadata,
@@ -497,7 +507,7 @@ export class FakeApiServer implements ApiTransport {
       deletionTimestamp: prev.metadata?.deletionTimestamp,
       generation: prev.metadata?.generation,
     };
-    let merged: KubeObject = { ...next, apiVersion: prev.apiVersion, kind: prev.kind, metadata };
+    let merged: Unstructured = { ...next, apiVersion: prev.apiVersion, kind: prev.kind, metadata };
     if (t.res.statusSubresource) {
       merged =
         t.subresource === 'status'
@@ -532,7 +542,7 @@ export class FakeApiServer implements ApiTransport {
     );
   }
 
-  #update(t: Target, obj: KubeObject): ApiResponse {
+  #update(t: Target, obj: Unstructured): ApiResponse {
     const prev = this.#store(resourceName(t.res.type)).get(this.#key(t));
     if (!prev) return this.#notFound(t);
     if (obj.metadata?.name !== t.name)
@@ -546,7 +556,7 @@ export class FakeApiServer implements ApiTransport {
     if (!t.name) return fail(405, 'MethodNotAllowed', 'PATCH needs an object path');
     const store = this.#store(resourceName(t.res.type));
     const prev = store.get(this.#key(t));
-    const patch = parseYaml(req.body ?? '{}') as KubeObject;
+    const patch = parseYaml(req.body ?? '{}') as Unstructured;
     if (req.contentType === 'application/apply-patch+yaml') {
       const manager = q['fieldManager'];
       if (!manager)
@@ -586,7 +596,7 @@ export class FakeApiServer implements ApiTransport {
           `Precondition failed: UID in precondition: ${patch.metadata.uid}, UID in object meta: ${prev.metadata?.uid}`,
         );
       }
-      const next = mergePatch(prev, patch) as KubeObject;
+      const next = mergePatch(prev, patch) as Unstructured;
       const others = (prev.metadata?.managedFields ?? []) as { manager: string; subresource?: string }[];
       const keep = others.filter((m) => m.manager !== manager || m.subresource !== t.subresource);
       next.metadata = { ...next.metadata, managedFields: [...keep, ...managed] };
@@ -594,7 +604,7 @@ export class FakeApiServer implements ApiTransport {
     }
     if (req.contentType === 'application/merge-patch+json') {
       if (!prev) return this.#notFound(t);
-      return this.#write(t, prev, mergePatch(prev, patch) as KubeObject);
+      return this.#write(t, prev, mergePatch(prev, patch) as Unstructured);
     }
     return fail(415, 'UnsupportedMediaType', `the fake API server does not support ${req.contentType}`);
   }
