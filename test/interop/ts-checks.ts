@@ -3,7 +3,7 @@
  * commitments, tree roots, re-encoded proofs, and mutated proofs it rejects) as a checks
  * file for the Rust tool's `verify` command, which checks each item with the akd crate:
  *
- *   npm exec -- node test/interop/ts-checks.ts [OUT.json]      (default /tmp/keyfleet-checks.json)
+ *   npm exec -- node test/interop/ts-checks.ts [OUT.json] [--write-fixture]   (default /tmp/keyfleet-checks.json)
  *   cd test/interop && nice -n 10 cargo run --release -- verify /tmp/keyfleet-checks.json
  *
  * Every item carries `expect` ("valid" or "invalid", our verdict); the Rust tool exits 1 if
@@ -32,6 +32,7 @@ import {
 import type { AzksElement } from '../../sdk/src/akd/types.ts';
 import { vrfProve, vrfPublicKeyFromSecret, vrfVerify } from '../../sdk/src/vrf/ecvrf.ts';
 import { auditFixtures, b64, directoryKey, historyFixtures, historyParams, lookupFixtures } from './load.ts';
+import { keyfleetMadeChecks } from './reference-directory.ts';
 
 type Check = Record<string, unknown> & { kind: string; id: string; expect: 'valid' | 'invalid' };
 const checks: Check[] = [];
@@ -226,7 +227,17 @@ for (const f of A.audits) {
   }
 }
 
-const out = process.argv[2] ?? '/tmp/keyfleet-checks.json';
+// Proofs made entirely by keyfleet (a reference directory built from the sdk's pieces); also
+// committed as fixtures/keyfleet-made.json, which the sdk tests reproduce byte for byte.
+const made = keyfleetMadeChecks();
+checks.push(...made);
+if (process.argv.includes('--write-fixture')) {
+  const path = new URL('./fixtures/keyfleet-made.json', import.meta.url);
+  writeFileSync(path, `${JSON.stringify({ checks: made }, null, 1)}\n`);
+  console.log(`wrote ${made.length} checks to ${path.pathname}`);
+}
+
+const out = process.argv.slice(2).find((a) => !a.startsWith('--')) ?? '/tmp/keyfleet-checks.json';
 writeFileSync(out, `${JSON.stringify({ checks }, null, 1)}\n`);
 const counts = checks.reduce<Record<string, number>>((a, c) => {
   a[`${c.kind}/${c.expect}`] = (a[`${c.kind}/${c.expect}`] ?? 0) + 1;
