@@ -9,6 +9,7 @@ import { memberClaim } from '../../specs/member-pvc.ts';
 import { memberClaimName, memberName, sealingKeySecretName } from '../../specs/names.ts';
 import { DEFAULT_SPEC_OPTIONS, type SpecOptions } from '../../specs/options.ts';
 import { type RandomBytes, sealingKeySecret } from '../../specs/secrets.ts';
+import { HttpPath } from '../../specs/vault-contract.ts';
 import type { RolloutStep } from './rollout.ts';
 
 interface ObjectRef {
@@ -46,7 +47,7 @@ function claimRef(fleet: VaultFleet, zone: string): ObjectRef {
 function membership(fleet: VaultFleet, kind: 'add-learner' | 'promote' | 'remove', zone: string): Operation {
   return {
     op: 'leader-admin',
-    path: '/v1/admin/membership',
+    path: HttpPath.adminMembership,
     body: { kind, member: memberName(fleetName(fleet), zone) },
   };
 }
@@ -111,7 +112,7 @@ export function planStep(fleet: VaultFleet, step: RolloutStep, ctx: PlanContext)
       return [
         {
           op: 'leader-admin',
-          path: '/v1/admin/transfer-leadership',
+          path: HttpPath.adminTransferLeadership,
           body: { to: memberName(fleetName(fleet), step.to) },
         },
       ];
