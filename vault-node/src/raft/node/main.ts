@@ -276,6 +276,10 @@ app.use(
   },
 );
 
+app.use((req, res) => {
+  res.status(404).json({ error: { code: 'not-found', message: `no route for ${req.method} ${req.path}` } });
+});
+
 const server = app.listen(port, host, () => log('info', 'listening', { host, port }));
 server.keepAliveTimeout = 60_000;
 const shutdown = async () => {
