@@ -8,11 +8,12 @@
 // Payload kinds = 1 entries (a batch appended in one write), 2 commit index, 3 reset after an
 //                 installed snapshot.
 //
-// Nothing is ever rewritten in place. A conflicting tail is truncated logically: a batch whose first
-// index is at or below the last index replaces everything from that index on, both in memory and on
-// replay, so truncate-then-append is a single atomic record and a crash cannot lose the prefix.
+// Nothing is ever rewritten in place. A conflicting tail is truncated logically: on replay, a batch
+// whose first index is at or below the last index replaces everything from that index on, so
+// truncate-then-append is a single atomic record and a crash cannot lose the prefix. The dead tail's
+// bytes go when compaction deletes their segment.
 //
-// Recovery rules (see classifyDamage): damage confined to the end of the last segment, explained by a
+// Recovery rules (see isTornWrite): damage confined to the end of the last segment, explained by a
 // write that did not fully reach the disk (the file ends inside a frame, or the end is zero-filled
 // from a sector boundary on), is a torn tail: cut off, reported, never acknowledged (we fsync before
 // acknowledging). Anything else that fails a check — in an earlier segment, or followed by more
