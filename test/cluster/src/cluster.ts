@@ -212,6 +212,7 @@ export async function down(
   }
   for (const link of listLinks().filter((l) => l.startsWith('kfv'))) tryRun('ip', ['link', 'del', link]);
   hostNetworkDown();
+  tryRun('rmdir', ['/etc/netns']); // only if empty: `ip netns exec` reads per-namespace files there
   removeCreatedMountPoints();
   progress('network, namespaces and mount points removed');
   rmSync(paths.agentSocket, { force: true });
