@@ -60,7 +60,6 @@ export class WorkerLabelDeriver implements LabelDeriver {
         for (const job of this.waiting.values()) job.reject(e);
         this.waiting.clear();
       });
-      w.unref();
       return w;
     });
   }

@@ -232,26 +232,40 @@ export class SqliteStorage implements DirectoryStorage {
     });
   }
 
+  private enqueueOne(
+    change: { requestId: string; username: Uint8Array; value: Uint8Array },
+    maxDepth: number,
+  ): EnqueueResult {
+    const digest = changeDigest(change.username, change.value);
+    const seen = this.s('request').get(change.requestId) as Row | undefined;
+    if (seen !== undefined) {
+      return equalBytes(bytes(seen.digest), digest)
+        ? { status: 'duplicate', seq: int(seen.seq) }
+        : { status: 'conflict' };
+    }
+    const depth = int((this.s('depth').get() as Row).n);
+    if (depth >= maxDepth) return { status: 'full' };
+    const res = this.s('enqueue').run(change.requestId, change.username, change.value, Date.now());
+    const seq = Number(res.lastInsertRowid);
+    this.s('putRequest').run(change.requestId, digest, seq);
+    return { status: 'queued', seq };
+  }
+
   enqueue(
     change: { requestId: string; username: Uint8Array; value: Uint8Array },
     maxDepth: number,
   ): Promise<EnqueueResult> {
     return this.mutex.run(async () =>
-      this.inTransaction('IMMEDIATE', (): EnqueueResult => {
-        const digest = changeDigest(change.username, change.value);
-        const seen = this.s('request').get(change.requestId) as Row | undefined;
-        if (seen !== undefined) {
-          return equalBytes(bytes(seen.digest), digest)
-            ? { status: 'duplicate', seq: int(seen.seq) }
-            : { status: 'conflict' };
-        }
-        const depth = int((this.s('depth').get() as Row).n);
-        if (depth >= maxDepth) return { status: 'full' };
-        const res = this.s('enqueue').run(change.requestId, change.username, change.value, Date.now());
-        const seq = Number(res.lastInsertRowid);
-        this.s('putRequest').run(change.requestId, digest, seq);
-        return { status: 'queued', seq };
-      }),
+      this.inTransaction('IMMEDIATE', () => this.enqueueOne(change, maxDepth)),
+    );
+  }
+
+  enqueueMany(
+    changes: readonly { requestId: string; username: Uint8Array; value: Uint8Array }[],
+    maxDepth: number,
+  ): Promise<EnqueueResult[]> {
+    return this.mutex.run(async () =>
+      this.inTransaction('IMMEDIATE', () => changes.map((c) => this.enqueueOne(c, maxDepth))),
     );
   }
 

@@ -80,6 +80,11 @@ export interface DirectoryStorage {
     change: { requestId: string; username: Uint8Array; value: Uint8Array },
     maxDepth: number,
   ): Promise<EnqueueResult>;
+  /** Several changes in one transaction (one result each, in order). */
+  enqueueMany(
+    changes: readonly { requestId: string; username: Uint8Array; value: Uint8Array }[],
+    maxDepth: number,
+  ): Promise<EnqueueResult[]>;
   /** The oldest pending changes, in arrival order. */
   pending(limit: number): Promise<QueuedChange[]>;
   queueDepth(): Promise<number>;
