@@ -8,7 +8,24 @@ import { assessQuorum, isHealthy } from './quorum.ts';
 import { nextStep } from './rollout.ts';
 import { NEW, OLD } from './test-observation.ts';
 
+// Mostly healthy members (so the deep branches are reached: updates, membership changes), with
+// anything at all mixed in.
 const memberArb = (zone: string): fc.Arbitrary<ObservedMember> =>
+  fc.oneof({ arbitrary: healthyMemberArb(zone), weight: 3 }, { arbitrary: anyMemberArb(zone), weight: 1 });
+
+const healthyMemberArb = (zone: string): fc.Arbitrary<ObservedMember> =>
+  fc.record({
+    zone: fc.constant(zone),
+    pod: fc.constant('running' as const),
+    ready: fc.constant(true),
+    configHash: fc.constantFrom(OLD, NEW),
+    nodeReady: fc.constant(true),
+    claim: fc.constant('bound' as const),
+    matchIndex: fc.integer({ min: 150, max: 200 }),
+    caughtUp: fc.constant(true),
+  });
+
+const anyMemberArb = (zone: string): fc.Arbitrary<ObservedMember> =>
   fc.record({
     zone: fc.constant(zone),
     pod: fc.constantFrom('missing', 'pending', 'running', 'running', 'running', 'failed', 'terminating'),
@@ -31,6 +48,7 @@ const observationArb: fc.Arbitrary<FleetObservation> = fc
     retain: fc.boolean(),
     learner: fc.boolean(),
     bootstrapped: fc.boolean(),
+    pending: fc.boolean(),
   })
   .chain((p) => {
     const zones = Array.from({ length: p.size }, (_, i) => `dc${i + 1}`);
@@ -49,7 +67,14 @@ const observationArb: fc.Arbitrary<FleetObservation> = fc
         desiredConfigHash: NEW,
         bootstrapped: p.bootstrapped,
         members,
-        raft: { leader, term: 2, commitIndex: 200, voters: groupZones, learners, pendingChange: null },
+        raft: {
+          leader,
+          term: 2,
+          commitIndex: 200,
+          voters: groupZones,
+          learners,
+          pendingChange: p.pending ? { kind: 'remove', zone: 'dc1' } : null,
+        },
       }),
     );
   });
@@ -62,11 +87,14 @@ describe('nextStep safety over random states', () => {
         const q = assessQuorum(obs);
         const raft = obs.raft!;
         const m = (z: string) => obs.members.find((x) => x.zone === z)!;
+        const hasFormedNow = obs.bootstrapped || raft.leader !== null;
         const needsCommit = ['AddLearner', 'Promote', 'RemoveMember', 'TransferLeadership'].includes(s.kind);
 
         expect(nextStep(obs)).toEqual(s); // deterministic
         if (raft.leader === null && obs.bootstrapped) expect(['RecreateMember', 'Wait']).toContain(s.kind);
         if (needsCommit) expect(q.hasQuorum).toBe(true);
+        // One membership change at a time: while one is pending, only restarts in place.
+        if (raft.pendingChange !== null && hasFormedNow) expect(['RecreateMember', 'Wait']).toContain(s.kind);
         // `new` only before any leader was ever seen: an empty member never forms a second cluster.
         if (s.kind === 'CreateMember' && s.clusterState === 'new') {
           expect(obs.bootstrapped || raft.leader !== null).toBe(false);

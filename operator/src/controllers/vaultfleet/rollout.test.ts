@@ -97,6 +97,13 @@ const table: Row[] = [
 
   // heal
   [
+    'DANGER heal before waiting: a pending change may need exactly the member whose pod is gone',
+    { pendingChange: { kind: 'remove', zone: 'dc3' }, members: { dc2: gone } },
+    { kind: 'RecreateMember', zone: 'dc2', cause: 'pod-missing' },
+    'RecreatingMember',
+  ],
+
+  [
     'heal: pod deleted',
     { members: { dc3: gone } },
     { kind: 'RecreateMember', zone: 'dc3', cause: 'pod-missing' },

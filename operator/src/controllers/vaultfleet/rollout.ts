@@ -7,12 +7,13 @@
 //   1. paused: nothing.
 //   2. until the fleet has formed (a leader was ever seen): create the initial members (cluster
 //      state `new`), nothing else.
-//   3. no leader: only restart members whose pod is gone and whose data is intact; everything
-//      else waits, because without a leader nothing can be checked or committed.
-//   4. a membership change in flight: wait for it (one Raft membership change at a time).
-//   5. heal members of the group: recreate a missing, failed or node-lost pod (the member is down
-//      already, so this never costs availability); a member whose data is gone is first removed
-//      from the group, then rejoins empty as a learner (a voter must never forget its log).
+//   3. no leader: only restart members that are down and whose data is intact; everything else
+//      waits, because without a leader nothing can be checked or committed.
+//   4. heal members of the group: recreate a missing, failed or node-lost pod (the member is down
+//      already, so this never costs availability, and needs no commit).
+//   5. a membership change in flight: wait for it (one Raft membership change at a time). Then a
+//      member whose data is gone is first removed from the group, and rejoins empty as a learner
+//      through step 7 (a voter must never forget its log).
 //   6. learners: promote one once it has caught up; remove one whose zone left the spec.
 //   7. zones added to the spec, one at a time: create the pod (cluster state `existing`), add it
 //      as a learner, and step 6 promotes it. Adding before removing keeps fault tolerance when a
@@ -256,21 +257,29 @@ function removeFromGroup(
   );
 }
 
-function healStep(obs: FleetObservation, raft: RaftView, q: QuorumAssessment): RolloutStep | null {
-  const groupZones = obs.spec.zones.filter((z) => raft.voters.includes(z) || raft.learners.includes(z));
-  for (const zone of groupZones) {
+function groupZonesInSpec(obs: FleetObservation, raft: RaftView): string[] {
+  return obs.spec.zones.filter((z) => raft.voters.includes(z) || raft.learners.includes(z));
+}
+
+/**
+ * Restarting a member in place needs no commit, so it goes before waiting on a membership change:
+ * that change may be waiting for exactly these members to commit.
+ */
+function restartStep(obs: FleetObservation, raft: RaftView): RolloutStep | null {
+  for (const zone of groupZonesInSpec(obs, raft)) {
+    const restart = restartInPlace(obs, member(obs, zone));
+    if (restart) return restart;
+  }
+  return null;
+}
+
+function dataLossStep(obs: FleetObservation, raft: RaftView, q: QuorumAssessment): RolloutStep | null {
+  for (const zone of groupZonesInSpec(obs, raft)) {
     const m = member(obs, zone);
     if (dataGone(m)) {
-      return removeFromGroup(
-        obs,
-        raft,
-        q,
-        zone,
-        `member ${zone}'s volume is ${m.claim}, so its log is gone; it must rejoin empty`,
-      );
+      const why = `member ${zone}'s volume is ${m.claim}, so its log is gone; it must rejoin empty`;
+      return removeFromGroup(obs, raft, q, zone, why);
     }
-    const restart = restartInPlace(obs, m);
-    if (restart) return restart;
   }
   return null;
 }
@@ -421,13 +430,15 @@ export function nextStep(obs: FleetObservation): RolloutStep {
   if (!hasFormed(obs)) return bootstrapStep(obs);
   const raft = obs.raft;
   if (raft === null || raft.leader === null) return leaderlessStep(obs);
+  const restart = restartStep(obs, raft);
+  if (restart) return restart;
   if (raft.pendingChange !== null) {
     const { kind, zone } = raft.pendingChange;
     return wait('MembershipChangePending', `waiting for the membership change ${kind} ${zone} to commit`);
   }
   const q = assessQuorum(obs);
   return (
-    healStep(obs, raft, q) ??
+    dataLossStep(obs, raft, q) ??
     learnerStep(obs, raft, q) ??
     joinStep(obs, raft, q) ??
     scaleDownStep(obs, raft, q) ??
