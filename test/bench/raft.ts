@@ -163,7 +163,7 @@ const cols: (keyof Row)[] = ['auth', 'what', 'p50', 'p99', 'throughput', 'note']
 const width = cols.map((k) => Math.max(k.length, ...rows.map((r) => r[k].length)));
 const line = (r: Record<string, string>) => cols.map((k, i) => r[k]!.padEnd(width[i]!)).join(' | ');
 process.stdout.write(
-  `\nRaft benchmark: 7 members, fsync on, data in ${values['data-root']}, tick 100 ms, election 10 ticks, Node ${process.version}\n`,
+  `\nRaft benchmark: 7 members, data in ${values['data-root']}${values['data-root'].startsWith('/dev/shm') ? ' (tmpfs: fsync returns at once)' : ', fsync on'}, tick 100 ms, election 10 ticks, Node ${process.version}\n`,
 );
 process.stdout.write(
   `${line(Object.fromEntries(cols.map((k) => [k, k])))}\n${width.map((w) => '-'.repeat(w)).join('-|-')}\n`,
