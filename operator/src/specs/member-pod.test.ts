@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { memberConfigHash } from './config-hash.ts';
 import { Annotation, fleetOwnerReference, Label } from './labels.ts';
-import { memberPod, peerUrl, ZONE_LABEL } from './member-pod.ts';
+import { adminUrl, memberPod, peerUrl, ZONE_LABEL } from './member-pod.ts';
 import { DEFAULT_SPEC_OPTIONS } from './options.ts';
 import { testFleet } from './test-fleet.ts';
 import { Env, HttpPath, MountPath, Port, PortName, VAULT_GID, VAULT_UID } from './vault-contract.ts';
@@ -42,6 +42,13 @@ describe('memberPod', () => {
       'http://backups-dc3.backups-peers.vaults.svc.cluster.local:7000',
     );
     expect(envOf(Env.peerUrlTemplate)).toBe('http://{member}.backups-peers.vaults.svc.cluster.local:7000');
+    expect(adminUrl(fleet, 'dc3', 'cluster.local')).toBe(
+      'http://backups-dc3.backups-peers.vaults.svc.cluster.local:8081',
+    );
+    // The template and the per-member URL agree.
+    expect(envOf(Env.peerUrlTemplate)?.replace('{member}', 'backups-dc3')).toBe(
+      peerUrl(fleet, 'dc3', 'cluster.local'),
+    );
   });
 
   it('runs as non-root with a read-only root, no privilege escalation, no capabilities, seccomp', () => {

@@ -59,15 +59,21 @@ export interface MemberPodInput {
  * member finds peers added after it started (scaling never restarts members).
  */
 export function peerUrlTemplate(fleet: VaultFleet, clusterDomain: string): string {
-  const host = `${MEMBER_PLACEHOLDER}.${peerServiceName(fleetName(fleet))}.${fleetNamespace(fleet)}.svc.${clusterDomain}`;
-  return `http://${host}:${Port.peer}`;
+  return `http://${memberHost(fleet, MEMBER_PLACEHOLDER, clusterDomain)}:${Port.peer}`;
+}
+
+/** DNS name of a member under the headless peer Service (it resolves for every port). */
+function memberHost(fleet: VaultFleet, memberId: string, clusterDomain: string): string {
+  return `${memberId}.${peerServiceName(fleetName(fleet))}.${fleetNamespace(fleet)}.svc.${clusterDomain}`;
 }
 
 export function peerUrl(fleet: VaultFleet, zone: string, clusterDomain: string): string {
-  return peerUrlTemplate(fleet, clusterDomain).replace(
-    MEMBER_PLACEHOLDER,
-    memberName(fleetName(fleet), zone),
-  );
+  return `http://${memberHost(fleet, memberName(fleetName(fleet), zone), clusterDomain)}:${Port.peer}`;
+}
+
+/** Where the operator sends its signed admin calls to a member. */
+export function adminUrl(fleet: VaultFleet, zone: string, clusterDomain: string): string {
+  return `http://${memberHost(fleet, memberName(fleetName(fleet), zone), clusterDomain)}:${Port.admin}`;
 }
 
 function quantities(q: Record<string, number | string> | undefined): Record<string, string> | undefined {

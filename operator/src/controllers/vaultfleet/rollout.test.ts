@@ -159,6 +159,13 @@ const table: Row[] = [
     'QuorumAtRisk',
   ],
 
+  [
+    'degenerate one-voter group whose leader lost its volume: nobody to hand over to, wait',
+    { voters: ['dc1'], members: { dc1: { claim: 'lost' } } },
+    { kind: 'Wait' },
+    'NoTransferTarget',
+  ],
+
   // rejoin or join: zone in spec, not in the group
   [
     'rejoin: removed member still has its lost claim, replace both',
