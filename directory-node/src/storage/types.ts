@@ -88,5 +88,5 @@ export interface DirectoryStorage {
   /** The oldest pending changes, in arrival order. */
   pending(limit: number): Promise<QueuedChange[]>;
   queueDepth(): Promise<number>;
-  close(): void;
+  close(): void | Promise<void>;
 }
