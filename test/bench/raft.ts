@@ -21,6 +21,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ClusterClient, http, ProcessCluster, sleep } from '../integration/raft/process-cluster.ts';
+import { percentile, report } from './report.ts';
 
 const { values } = parseArgs({
   options: {
@@ -47,8 +48,6 @@ const CONCURRENCY = [1, 16, 128];
 
 const progress = (msg: string) =>
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-const pct = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN;
 
 interface Row {
   auth: string;
@@ -99,12 +98,29 @@ async function runBackend(auth: 'openssl' | 'noble'): Promise<void> {
       load.push(loadavg()[0]!.toFixed(1));
       const cpuMsPerCommit = ((membersCpuSeconds(c) - cpuBefore) * 1000) / Math.max(1, r.latenciesMs.length);
       const lat = r.latenciesMs.sort((a, b) => a - b);
+      const throughput = (lat.length / r.elapsedMs) * 1000;
+      for (const p of [50, 99]) {
+        report({
+          bench: 'raft',
+          name: `commit p${p}, ${concurrency} proposers (${auth})`,
+          value: percentile(lat, p),
+          unit: 'ms',
+          ...(concurrency === 16 && p === 99 ? { goal: '< 10 ms' } : {}),
+        });
+      }
+      report({
+        bench: 'raft',
+        name: `throughput, ${concurrency} proposers (${auth})`,
+        value: Math.round(throughput),
+        unit: 'commits/s',
+        ...(concurrency === 128 ? { goal: '>= 5000/s' } : {}),
+      });
       rows.push({
         auth,
         what: `${concurrency} proposer${concurrency > 1 ? 's' : ''}`,
-        p50: `${pct(lat, 0.5).toFixed(2)} ms`,
-        p99: `${pct(lat, 0.99).toFixed(2)} ms`,
-        throughput: `${Math.round((lat.length / r.elapsedMs) * 1000)} commits/s`,
+        p50: `${percentile(lat, 50).toFixed(2)} ms`,
+        p99: `${percentile(lat, 99).toFixed(2)} ms`,
+        throughput: `${Math.round(throughput)} commits/s`,
         note: `${lat.length} commits, ${r.failures} failed, ${cpuMsPerCommit.toFixed(2)} CPU-ms/commit (all 7), load avg ${load.join('→')}`,
       });
       progress(
@@ -138,10 +154,18 @@ async function runBackend(auth: 'openssl' | 'noble'): Promise<void> {
       await sleep(1000);
     }
     times.sort((a, b) => a - b);
+    report({
+      bench: 'raft',
+      name: `failover median (${auth})`,
+      value: percentile(times, 50),
+      unit: 'ms',
+      goal: '< 2000 ms',
+    });
+    report({ bench: 'raft', name: `failover max (${auth})`, value: times[times.length - 1]!, unit: 'ms' });
     rows.push({
       auth,
       what: 'failover (kill -9 leader → first new commit)',
-      p50: `${pct(times, 0.5).toFixed(0)} ms`,
+      p50: `${percentile(times, 50).toFixed(0)} ms`,
       p99: `max ${times[times.length - 1]!.toFixed(0)} ms`,
       throughput: '',
       note: `${failovers} trials: ${times.map((t) => t.toFixed(0)).join(', ')} ms`,
