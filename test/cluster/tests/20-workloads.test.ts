@@ -161,6 +161,25 @@ describe('a StatefulSet over seven zones', () => {
     expect(ns2.body.text).toBe(ns);
   });
 
+  test('an updated ConfigMap reaches the mounted volume of a running pod', async () => {
+    const ip = await ipOf('web-6');
+    await kube.mergePatch(`/api/v1/namespaces/${ns}/configmaps/web-config`, {
+      data: { 'settings.json': '{"a":2}' },
+    });
+    await until(
+      'settings.json updated in web-6',
+      async () => {
+        const r = await echo<{ text: string }>(
+          ip,
+          `/file?path=${encodeURIComponent('/etc/web/settings.json')}`,
+        );
+        return r.body.text === '{"a":2}';
+      },
+      30_000,
+      500,
+    );
+  });
+
   test('the projected service-account token authenticates to the apiserver through the kubernetes Service', async () => {
     const r = await faults.exec(ns, 'web-1', [
       'sh',

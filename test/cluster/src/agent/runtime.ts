@@ -11,7 +11,7 @@ import { containerPath, type ImageRule, matchImage, resolveCommand } from './ima
 import { execIn, type LaunchSpec, launch, prologue, writePrologue } from './launch.ts';
 import { runAction } from './probes.ts';
 import type { Container, Pod, PodCondition, Probe } from './types.ts';
-import { containerMounts, materialiseVolumes, type VolumeLookups } from './volumes.ts';
+import { containerMounts, materialiseVolumes, refreshVolumes, type VolumeLookups } from './volumes.ts';
 
 export interface RuntimeDeps {
   images: ImageRule[];
@@ -51,6 +51,8 @@ const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const BACKOFF_START_MS = 1_000;
 const BACKOFF_MAX_MS = 30_000; // the kubelet's is 10s..300s; shorter so tests see restarts quickly
+// The kubelet syncs configMap/secret volumes about once a minute; 5 s keeps tests short.
+const VOLUME_REFRESH_MS = 5_000;
 
 export class PodRunner {
   pod: Pod;
@@ -66,6 +68,7 @@ export class PodRunner {
   private stopped = false;
   private initDone = false;
   private statusTimer: NodeJS.Timeout | undefined;
+  private refreshTimer: NodeJS.Timeout | undefined;
   private statusChain: Promise<void> = Promise.resolve();
   private setupError: string | undefined;
   private volumes = new Map<string, string>();
@@ -144,6 +147,13 @@ export class PodRunner {
     }
     this.deps.log(`${this.key}: sandbox ready on ${this.node.name} ip ${this.ip} in ${Date.now() - t0}ms`);
     this.scheduleStatus();
+    this.refreshTimer = setInterval(() => {
+      if (!this.stopping) {
+        refreshVolumes(this.pod, this.dir, this.lookups).catch((e: Error) =>
+          this.deps.log(`${this.key}: volume refresh: ${e.message}`),
+        );
+      }
+    }, VOLUME_REFRESH_MS);
     void this.runInitThenMain();
   }
 
@@ -453,6 +463,7 @@ export class PodRunner {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.statusTimer);
+    clearInterval(this.refreshTimer);
     for (const c of this.ctrs) for (const t of c.timers) clearTimeout(t);
     podNetDown(this.uid);
     rmSync(join('/etc/netns', this.netns), { recursive: true, force: true });

@@ -1,6 +1,6 @@
 // Materialises a pod's volumes as directories under .state/pods/<uid>/volumes/ (PVCs resolve to
 // their PersistentVolume's directory) and lists the bind mounts each container gets.
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
 import { fieldValue, resourceValue } from './env.ts';
 import type { Container, DownwardItem, KeyToPath, Pod, Volume } from './types.ts';
@@ -28,11 +28,14 @@ function safeJoin(root: string, rel: string): string {
   return p;
 }
 
+/** Writes through a temporary file and a rename, so a reader never sees a half-written file. */
 function writeItem(root: string, rel: string, data: string | Buffer, mode: number): void {
   const file = safeJoin(root, rel);
   mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, data);
-  chmodSync(file, mode);
+  const tmp = `${file}.keyfleet-tmp`;
+  writeFileSync(tmp, data);
+  chmodSync(tmp, mode);
+  renameSync(tmp, file);
 }
 
 function writeKeys(
@@ -77,6 +80,18 @@ export async function materialiseVolumes(
   for (const v of pod.spec.volumes ?? [])
     out.set(v.name, await materialise(pod, v, join(podDir, 'volumes', v.name), api));
   return out;
+}
+
+/**
+ * Re-writes the pod's configMap, secret and downwardAPI volumes from the API, as the kubelet does
+ * periodically, so a running container sees updates (not through subPath mounts, as in Kubernetes).
+ * Projected volumes keep what they got at start (their token is not refreshed either).
+ */
+export async function refreshVolumes(pod: Pod, podDir: string, api: VolumeLookups): Promise<void> {
+  for (const v of pod.spec.volumes ?? []) {
+    if (v.configMap || v.secret || v.downwardAPI)
+      await materialise(pod, v, join(podDir, 'volumes', v.name), api);
+  }
 }
 
 async function materialise(pod: Pod, v: Volume, dir: string, api: VolumeLookups): Promise<string> {
