@@ -5,7 +5,9 @@
 // - sealing key, one per member: the 32-byte AEAD key that seals the member's HSM keys at rest on
 //   its volume. Only that member's pod mounts it.
 // - manufacturer CA: the Ed25519 key of the simulated HSM manufacturer. The operator alone reads it,
-//   to certify a member's HSM identity key when the member is provisioned; no pod mounts it.
+//   to certify a member's HSM identity key when the member is provisioned; no pod mounts it. It lives
+//   in the fleet's namespace (an owner reference cannot cross namespaces), so whoever may read
+//   Secrets there could certify a rogue HSM: grant that to nobody but the operator.
 // - operator admin key: the Ed25519 key the operator signs its admin calls to members with
 //   (membership changes, leadership transfer). Kept apart from the CA key: one key, one purpose.
 // The public halves reach the members through the trust bundle (trust-bundle.ts).
