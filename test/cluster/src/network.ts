@@ -17,17 +17,43 @@ function sysctl(key: string, value: string): void {
   if (existsSync(file)) run('sh', ['-c', `echo ${value} > ${file}`]);
 }
 
-/** Address ranges the machine already routes; the harness refuses to start if ours overlap. */
+function cidrRange(cidr: string): [number, number] {
+  const [addr, bits = '32'] = cidr.split('/');
+  const n = addr!.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
+  const size = 2 ** (32 - Number(bits));
+  const start = Math.floor(n / size) * size;
+  return [start, start + size - 1];
+}
+
+export function overlaps(a: string, b: string): boolean {
+  const [a0, a1] = cidrRange(a);
+  const [b0, b1] = cidrRange(b);
+  return a0 <= b1 && b0 <= a1;
+}
+
+/** Routes of the machine (any table) overlapping our ranges that the harness did not make. */
+export function foreignRoutes(): string[] {
+  const out: string[] = [];
+  for (const line of run('ip', ['-4', 'route', 'show', 'table', 'all']).split('\n')) {
+    const words = line.trim().split(/\s+/);
+    const dest = /^(unreachable|local|broadcast|blackhole|prohibit)$/.test(words[0] ?? '')
+      ? words[1]
+      : words[0];
+    if (!dest || dest === 'default' || !/^\d+\.\d+\.\d+\.\d+(\/\d+)?$/.test(dest)) continue;
+    if (/\bkfbr\d\b/.test(line)) continue; // our bridges' own routes
+    if (words[0] === 'unreachable' && (dest === net.podCidr || dest === net.serviceCidr)) continue; // ours
+    if (overlaps(dest, net.podCidr) || overlaps(dest, net.serviceCidr)) out.push(line.trim());
+  }
+  return out;
+}
+
+/** The pod and Service ranges must be unused by the machine (checked at every `up`). */
 export function checkRangesFree(): void {
-  const routes = run('ip', ['-4', 'route', 'show', 'table', 'all']);
-  for (const line of routes.split('\n')) {
-    if (/kfbr/.test(line) || (/^(unreachable|local|broadcast) /.test(line) && /10\.(244|96)\./.test(line)))
-      continue;
-    if (/^10\.(244|96)\./.test(line.trim())) {
-      throw new Error(
-        `the machine already routes ${line.trim()}; the test cluster's ranges ${net.podCidr} and ${net.serviceCidr} must be unused`,
-      );
-    }
+  const clash = foreignRoutes();
+  if (clash.length) {
+    throw new Error(
+      `the machine already routes ${clash.join('; ')}: the test cluster's ranges ${net.podCidr} and ${net.serviceCidr} must be unused`,
+    );
   }
 }
 

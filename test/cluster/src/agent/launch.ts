@@ -30,7 +30,9 @@ export function prologue(hostname: string, mounts: BindMount[], cwd: string): st
     lines.push(`mount --bind ${q(m.source)} ${q(m.target)}`);
     if (m.readOnly) lines.push(`mount -o remount,bind,ro ${q(m.target)}`);
   }
-  lines.push(`cd ${q(cwd)}`, 'exec "$@"');
+  // Like a container runtime, a missing working directory is created.
+  if (!existsSync(cwd)) noteCreated(cwd);
+  lines.push(`mkdir -p ${q(cwd)}`, `cd ${q(cwd)}`, 'exec "$@"');
   return `${lines.join('\n')}\n`;
 }
 
