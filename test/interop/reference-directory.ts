@@ -254,7 +254,8 @@ export class ReferenceDirectory {
 type Check = Record<string, unknown> & { kind: string; id: string; expect: 'valid' | 'invalid' };
 const te = new TextEncoder();
 const base64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
-function verdict(f: () => unknown): 'valid' | 'invalid' {
+/** Our verdict on a proof, as a check's `expect`. */
+export function verdict(f: () => unknown): 'valid' | 'invalid' {
   try {
     f();
     return 'valid';

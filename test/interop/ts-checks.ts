@@ -32,7 +32,7 @@ import {
 import type { AzksElement } from '../../sdk/src/akd/types.ts';
 import { vrfProve, vrfPublicKeyFromSecret, vrfVerify } from '../../sdk/src/vrf/ecvrf.ts';
 import { auditFixtures, b64, directoryKey, historyFixtures, historyParams, lookupFixtures } from './load.ts';
-import { keyfleetMadeChecks } from './reference-directory.ts';
+import { keyfleetMadeChecks, verdict } from './reference-directory.ts';
 
 type Check = Record<string, unknown> & { kind: string; id: string; expect: 'valid' | 'invalid' };
 const checks: Check[] = [];
@@ -125,16 +125,6 @@ for (const [t, sizes] of [[1], [3, 1, 4], [64, 2, 33]].entries()) {
     batches.push({ leaves, root_hash: bytesToHex(computeRootHash(elements)) });
   }
   checks.push({ kind: 'tree', id: `tree-${t}`, expect: 'valid', batches });
-}
-
-/** Our verdict on a proof, as the checks file's `expect`. */
-function verdict(f: () => unknown): 'valid' | 'invalid' {
-  try {
-    f();
-    return 'valid';
-  } catch {
-    return 'invalid';
-  }
 }
 
 /** A few deterministic single-byte mutations of `bytes`. */
