@@ -118,6 +118,21 @@ describe('observeMembers', () => {
   });
 });
 
+describe('from a spec change to a rolling update', () => {
+  it('a new image makes every running member out of date; the one lagging behind goes first', () => {
+    const upgraded = { ...fleet.spec, image: 'ghcr.io/keyfleet/vault-node:0.2.0' };
+    const step = nextStep({
+      spec: upgraded,
+      desiredConfigHash: memberConfigHash(upgraded),
+      bootstrapped: true,
+      members: observeMembers(input()),
+      raft,
+    });
+    // dc3 is 500 entries behind, so not healthy: updating it first costs no availability.
+    expect(step).toMatchObject({ kind: 'UpdateMember', zone: 'dc3' });
+  });
+});
+
 describe('states', () => {
   it.each<[string, V1Pod | undefined, string]>([
     ['no pod', undefined, 'missing'],
