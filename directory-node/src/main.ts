@@ -11,7 +11,8 @@ const OPTIONS = {
   mode: { type: 'string', help: 'publisher | reader | witness' },
   listen: { type: 'string', help: 'host:port to serve HTTP on (default 0.0.0.0:8080)' },
   namespace: { type: 'string', help: 'directory namespace, signed into epoch heads' },
-  'data-dir': { type: 'string', help: 'publisher/reader: directory database directory' },
+  'data-dir': { type: 'string', help: 'publisher/reader: directory database directory (SQLite)' },
+  'postgres-url': { type: 'string', help: 'publisher/reader: use PostgreSQL at this URL instead of SQLite' },
   'audit-dir': { type: 'string', help: 'publisher/reader: filesystem audit storage' },
   'vrf-key-file': { type: 'string', help: 'publisher/reader: VRF secret key (32 bytes raw or hex)' },
   'signing-key-file': { type: 'string', help: 'publisher: Ed25519 secret key for epoch heads' },
@@ -43,6 +44,10 @@ function main(): void {
     process.stdout.write(usage());
     return;
   }
+  const optional = (name: keyof typeof OPTIONS): string | undefined => {
+    const v = values[name] ?? process.env[`KEYFLEET_${name.toUpperCase().replaceAll('-', '_')}`];
+    return typeof v === 'string' && v !== '' ? v : undefined;
+  };
   const opt = (name: keyof typeof OPTIONS, fallback?: string): string => {
     const v = values[name] ?? process.env[`KEYFLEET_${name.toUpperCase().replaceAll('-', '_')}`] ?? fallback;
     if (typeof v !== 'string' || v === '') throw new Error(`missing --${name}`);
@@ -78,6 +83,7 @@ function main(): void {
         maxQueueDepth: num('max-queue-depth', 1_000_000),
         labelThreads: num('label-threads', availableParallelism()),
         serveReads: opt('serve-reads', 'true') === 'true',
+        postgresUrl: optional('postgres-url'),
       },
       log,
     );
@@ -90,6 +96,7 @@ function main(): void {
         auditDir: opt('audit-dir'),
         vrfKeyFile: opt('vrf-key-file'),
         signingPublicKeyFile: opt('signing-public-key-file'),
+        postgresUrl: optional('postgres-url'),
       },
       log,
     );

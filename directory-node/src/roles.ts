@@ -13,7 +13,9 @@ import { FilesystemAuditStorage } from './publisher/audit-storage.ts';
 import { WorkerLabelDeriver } from './publisher/labels.ts';
 import { Publisher, type PublisherOptions } from './publisher/publisher.ts';
 import { FileWriterLock, type WriterLock } from './publisher/writer-lock.ts';
+import { PostgresStorage } from './storage/postgres.ts';
 import { SqliteStorage } from './storage/sqlite.ts';
+import type { CommitStep, DirectoryStorage } from './storage/types.ts';
 import { whatsappV1Hasher } from './tree/hasher.ts';
 import { witnessRouter } from './witness/api.ts';
 import { HttpDirectorySource } from './witness/source.ts';
@@ -53,16 +55,27 @@ export type PublisherConfig = {
   readonly labelThreads: number;
   /** also serve the read API from this process */
   readonly serveReads: boolean;
+  /** PostgreSQL instead of the embedded SQLite database in dataDir */
+  readonly postgresUrl?: string;
   readonly lock?: WriterLock;
-  readonly hooks?: Pick<PublisherOptions, 'afterCommit'> & { onCommitStep?: (step: string) => void };
+  readonly hooks?: Pick<PublisherOptions, 'afterCommit'> & { onCommitStep?: (step: CommitStep) => void };
 };
+
+async function openStorage(
+  c: { dataDir: string; postgresUrl?: string },
+  options: { readOnly?: boolean; onCommitStep?: (step: CommitStep) => void },
+): Promise<DirectoryStorage> {
+  if (c.postgresUrl)
+    return PostgresStorage.open({ connectionString: c.postgresUrl, onCommitStep: options.onCommitStep });
+  return new SqliteStorage(join(c.dataDir, 'directory.db'), options);
+}
 
 export async function startPublisher(c: PublisherConfig, log: Log): Promise<Running> {
   mkdirSync(c.dataDir, { recursive: true });
   mkdirSync(c.auditDir, { recursive: true });
   const vrf = loadVrfKeys(c.vrfKeyFile);
   const signing = loadSigningKeys(c.signingKeyFile);
-  const storage = new SqliteStorage(join(c.dataDir, 'directory.db'), { onCommitStep: c.hooks?.onCommitStep });
+  const storage = await openStorage(c, { onCommitStep: c.hooks?.onCommitStep });
   const audit = new FilesystemAuditStorage(c.auditDir);
   const metrics = createMetrics({ defaults: true });
   const labels = new WorkerLabelDeriver(vrf.secret, vrf.expanded, c.labelThreads);
@@ -112,7 +125,7 @@ export async function startPublisher(c: PublisherConfig, log: Log): Promise<Runn
       await closeServer(server);
       await publisher.stop();
       await labels.close();
-      storage.close();
+      await storage.close();
     },
   };
 }
@@ -124,17 +137,18 @@ export type ReaderConfig = {
   readonly auditDir: string;
   readonly vrfKeyFile: string;
   readonly signingPublicKeyFile: string;
+  readonly postgresUrl?: string;
 };
 
 export async function startReader(c: ReaderConfig, log: Log): Promise<Running> {
   const dbPath = join(c.dataDir, 'directory.db');
-  for (let i = 0; !existsSync(dbPath); i++) {
+  for (let i = 0; !c.postgresUrl && !existsSync(dbPath); i++) {
     if (i === 0) log('reader.waiting', { reason: 'no directory database yet' });
     await new Promise((r) => setTimeout(r, 500));
   }
   const vrf = loadVrfKeys(c.vrfKeyFile);
   const signingPublicKey = parseKeyBytes(readFileSync(c.signingPublicKeyFile), 'signing public key file');
-  const storage = new SqliteStorage(dbPath, { readOnly: true });
+  const storage = await openStorage(c, { readOnly: true });
   const metrics = createMetrics({ defaults: true });
   const app = createApp({
     routers: [
@@ -159,7 +173,7 @@ export async function startReader(c: ReaderConfig, log: Log): Promise<Running> {
     port,
     close: async () => {
       await closeServer(server);
-      storage.close();
+      await storage.close();
     },
   };
 }

@@ -78,7 +78,7 @@ export async function startPostgres(): Promise<TestPostgres> {
     },
     stop: () => {
       try {
-        run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
+        run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', '-t', '60', 'stop']);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
