@@ -25,6 +25,7 @@ export interface ClusterOptions {
   readonly basePort: number;
   readonly tickMs?: number;
   readonly electionTicks?: number;
+  readonly heartbeatTicks?: number;
   readonly snapshotEntries?: number;
   readonly authBackend?: 'noble' | 'openssl';
 }
@@ -107,6 +108,7 @@ export class ProcessCluster {
       `--test-key-seed=${this.seed}`,
       `--tick-ms=${o.tickMs ?? 100}`,
       `--election-ticks=${o.electionTicks ?? 10}`,
+      `--heartbeat-ticks=${o.heartbeatTicks ?? 1}`,
       `--snapshot-entries=${o.snapshotEntries ?? 10_000}`,
       `--auth-backend=${o.authBackend ?? 'noble'}`,
       '--test-admin',

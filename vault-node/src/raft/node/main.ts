@@ -28,6 +28,7 @@ const HELP = `usage: node vault-node/src/raft/node/main.ts [flags]   (each flag 
   --join                  start with an empty membership (to be added as a learner by the leader)
   --tick-ms N             tick interval (default 100)
   --election-ticks N      ticks before a follower campaigns (default 10)
+  --heartbeat-ticks N     ticks between the leader's heartbeats (default 1)
   --snapshot-entries N    snapshot and compact every N applied entries (default 10000)
   --test-admin            enable /admin/* (partitions, transfer, membership, in-process load)
   --help`;
@@ -48,6 +49,7 @@ const { values: flags } = parseArgs({
     join: { type: 'boolean', default: false },
     'tick-ms': { type: 'string' },
     'election-ticks': { type: 'string' },
+    'heartbeat-ticks': { type: 'string' },
     'snapshot-entries': { type: 'string' },
     'test-admin': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
@@ -100,6 +102,7 @@ const node = await RaftNode.start({
   bootstrap: flags.join ? { voters: [], learners: [] } : { voters: [...peers.keys()], learners: [] },
   tickMs: int('tick-ms', 100),
   electionTicks: int('election-ticks', 10),
+  heartbeatTicks: int('heartbeat-ticks', 1),
   snapshotEntries: int('snapshot-entries', 10_000),
   logger: log,
   onFatal: () => process.exit(1),
