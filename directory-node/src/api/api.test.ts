@@ -108,6 +108,24 @@ describe('directory HTTP API', () => {
     expect(new TextDecoder().decode(result.value)).toBe('key-two');
     expect(result.version).toBe(2n);
 
+    // Served proofs are tamper-evident: sampled single-byte mutations never verify.
+    const proofBytes = Buffer.from(lookup.proof, 'base64url');
+    for (let i = 0; i < proofBytes.length; i += 23) {
+      const mutated = Uint8Array.from(proofBytes);
+      mutated[i]! ^= 1 << (i % 8);
+      expect(
+        () =>
+          lookupVerify(
+            hexToBytes(info.vrfPublicKey),
+            hexToBytes(head.rootHash),
+            BigInt(head.epoch),
+            enc.encode('alice'),
+            decodeLookupProof(mutated),
+          ),
+        `byte ${i}`,
+      ).toThrow();
+    }
+
     const history = await getJson<ProofRes>('/v1/history?username=alice');
     const versions = keyHistoryVerify(
       hexToBytes(info.vrfPublicKey),

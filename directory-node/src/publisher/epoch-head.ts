@@ -59,8 +59,8 @@ export function decodeEpochHead(bytes: Uint8Array): EpochHead {
   return {
     namespace,
     epoch: Number(epoch),
-    rootHash: bytes.slice(at + 8, at + 40),
-    previousRootHash: bytes.slice(at + 40, at + 72),
+    rootHash: new Uint8Array(bytes.subarray(at + 8, at + 40)),
+    previousRootHash: new Uint8Array(bytes.subarray(at + 40, at + 72)),
     timestamp: Number(timestamp),
   };
 }
