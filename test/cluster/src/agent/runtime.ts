@@ -65,6 +65,8 @@ export class PodRunner {
   private phase = 'Pending';
   private startTime = now();
   private stopping = false;
+  private terminating: Promise<void> | undefined;
+  private sandboxReady = false;
   private stopped = false;
   private initDone = false;
   private statusTimer: NodeJS.Timeout | undefined;
@@ -137,6 +139,7 @@ export class PodRunner {
     try {
       mkdirSync(this.dir, { recursive: true });
       podNetUp(this.uid, this.node.bridge, this.node.gateway, this.ip);
+      this.sandboxReady = true;
       this.writeEtc();
       this.volumes = await this.retry('volumes', () => materialiseVolumes(this.pod, this.dir, this.lookups));
     } catch (e) {
@@ -438,9 +441,16 @@ export class PodRunner {
     for (const c of this.ctrs) if (c.child?.pid) signalGroup(c.child.pid, 'SIGKILL');
   }
 
-  /** Graceful termination after the pod was deleted in the API, then the final delete. */
-  async terminate(): Promise<void> {
-    if (this.stopping) return;
+  /**
+   * Graceful termination after the pod was deleted in the API, then the final delete. Every call
+   * returns the same promise (status writes during termination bring more pod events).
+   */
+  terminate(): Promise<void> {
+    this.terminating ??= this.runTermination();
+    return this.terminating;
+  }
+
+  private async runTermination(): Promise<void> {
     const grace =
       this.pod.metadata.deletionGracePeriodSeconds ?? this.pod.spec.terminationGracePeriodSeconds ?? 30;
     this.deps.log(`${this.key}: terminating (grace ${grace}s)`);
@@ -510,10 +520,7 @@ export class PodRunner {
     const ours = new Set(['PodReadyToStartContainers', 'Initialized', 'ContainersReady', 'Ready']);
     const conditions = [
       ...(this.pod.status?.conditions ?? []).filter((x) => !ours.has(x.type)),
-      cond(
-        'PodReadyToStartContainers',
-        !this.setupError || this.volumes.size > 0 || !this.pod.spec.volumes?.length,
-      ),
+      cond('PodReadyToStartContainers', this.sandboxReady),
       cond('Initialized', this.initDone, 'ContainersNotInitialized'),
       cond('ContainersReady', allReady, 'ContainersNotReady'),
       cond('Ready', allReady, 'ContainersNotReady'),
