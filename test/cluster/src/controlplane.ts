@@ -84,6 +84,14 @@ export function startApiserver(): void {
     `--kubelet-client-key=${kubeletClient.key}`,
     `--kubelet-certificate-authority=${pki.ca.cert}`,
     '--kubelet-preferred-address-types=InternalIP',
+    // Request-header authentication published for the controller-manager's and scheduler's own
+    // endpoints (they warn without it); only a certificate named front-proxy-client, which the
+    // harness never issues, could use it.
+    `--requestheader-client-ca-file=${pki.ca.cert}`,
+    '--requestheader-allowed-names=front-proxy-client',
+    '--requestheader-username-headers=X-Remote-User',
+    '--requestheader-group-headers=X-Remote-Group',
+    '--requestheader-extra-headers-prefix=X-Remote-Extra-',
     '--profiling=false',
     '--v=1',
   ]);
