@@ -112,13 +112,7 @@ export class LocalFleet {
     try {
       for (const m of fleet.members) {
         mkdirSync(m.dataDir, { recursive: true });
-        writeFileSync(
-          join(m.dataDir, '..', `${m.zone}.sealing-key`),
-          crypto.getRandomValues(new Uint8Array(32)),
-          {
-            mode: 0o600,
-          },
-        );
+        writeFileSync(sealingKeyFile(m), crypto.getRandomValues(new Uint8Array(32)), { mode: 0o600 });
         fleet.spawn(m);
       }
       await Promise.all(fleet.members.map((m) => fleet.provision(m)));
@@ -134,21 +128,21 @@ export class LocalFleet {
     return new VaultAdminClient(m.adminUrl, this.#adminSecret);
   }
 
+  /** The environment `spawn` gives member `m` (tests derive impostors and variants from it). */
+  memberEnv(m: LocalMember): Record<string, string> {
+    return {
+      PATH: process.env.PATH ?? '',
+      ...this.#env,
+      [Env.memberId]: m.id,
+      [Env.zone]: m.zone,
+      [Env.dataDir]: m.dataDir,
+      [Env.sealingKeyFile]: sealingKeyFile(m),
+      [Env.listenHost]: m.host,
+    };
+  }
+
   spawn(m: LocalMember): void {
-    const log = openSync(m.logFile, 'a');
-    m.process = spawn(process.execPath, [vaultMain], {
-      env: {
-        PATH: process.env.PATH ?? '',
-        ...this.#env,
-        [Env.memberId]: m.id,
-        [Env.zone]: m.zone,
-        [Env.dataDir]: m.dataDir,
-        [Env.sealingKeyFile]: join(m.dataDir, '..', `${m.zone}.sealing-key`),
-        [Env.listenHost]: m.host,
-      },
-      stdio: ['ignore', log, log],
-    });
-    closeSync(log);
+    m.process = spawnVaultNode(this.memberEnv(m), m.logFile);
   }
 
   /** What the operator does for a new member: have the CA certify its HSM's identity request. */
@@ -252,6 +246,19 @@ export class LocalFleet {
     await this.stop();
     rmSync(this.root, { recursive: true, force: true });
   }
+}
+
+/** Where a member's HSM wrapping key lives (beside its data dir, as a Secret volume would be). */
+export function sealingKeyFile(m: Pick<LocalMember, 'dataDir' | 'zone'>): string {
+  return join(m.dataDir, '..', `${m.zone}.sealing-key`);
+}
+
+/** Starts a vault-node process with exactly `env`, appending its output to `logFile`. */
+export function spawnVaultNode(env: Record<string, string>, logFile: string): ChildProcess {
+  const log = openSync(logFile, 'a');
+  const child = spawn(process.execPath, [vaultMain], { env, stdio: ['ignore', log, log] });
+  closeSync(log);
+  return child;
 }
 
 export async function retry<T>(fn: () => Promise<T>, timeoutMs: number, intervalMs = 200): Promise<T> {
