@@ -3,17 +3,15 @@
 // reader replicas can share one database).
 import { labelToBytes, type NodeLabel } from '@keyfleet/sdk/akd/label';
 import { equalBytes } from '@noble/curves/utils.js';
-import { sha256 } from '@noble/hashes/sha2.js';
 import pg from 'pg';
-import { labelFromBytes } from '../tree/label.ts';
 import { decodeNode, encodeNode } from './node-codec.ts';
+import { bytes, changeDigest, epochFromRow, int, type Row, valueStateFromRow } from './records.ts';
 import type {
   CommitStep,
   DirectorySnapshot,
   DirectoryStorage,
   EnqueueResult,
   EpochCommit,
-  EpochRecord,
   QueuedChange,
   ValueState,
 } from './types.ts';
@@ -36,50 +34,8 @@ CREATE TABLE IF NOT EXISTS requests (request_id TEXT PRIMARY KEY, digest BYTEA N
 /** Rows per multi-row statement. */
 const CHUNK = 5000;
 
-type Row = Record<string, unknown>;
-const bytes = (v: unknown): Uint8Array => {
-  if (!(v instanceof Uint8Array)) throw new Error('corrupt record: expected bytes');
-  return new Uint8Array(v);
-};
-const int = (v: unknown): number => {
-  const n = typeof v === 'string' ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n))
-    throw new Error('corrupt record: expected an integer');
-  return n;
-};
 const buf = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 const hexKey = (b: Uint8Array) => buf(b).toString('hex');
-
-function epochFromRow(r: Row): EpochRecord {
-  return {
-    epoch: int(r.epoch),
-    rootHash: bytes(r.root),
-    previousRootHash: bytes(r.previous_root),
-    timestamp: int(r.timestamp),
-    head: bytes(r.head),
-    signature: bytes(r.signature),
-    auditBlob: bytes(r.audit_blob),
-    updates: int(r.updates),
-  };
-}
-
-function valueStateFromRow(r: Row): ValueState {
-  return {
-    username: bytes(r.username),
-    version: int(r.version),
-    epoch: int(r.epoch),
-    label: labelFromBytes(bytes(r.label)),
-    value: bytes(r.value),
-  };
-}
-
-function changeDigest(username: Uint8Array, value: Uint8Array): Uint8Array {
-  const out = new Uint8Array(4 + username.length + value.length);
-  new DataView(out.buffer).setUint32(0, username.length);
-  out.set(username, 4);
-  out.set(value, 4 + username.length);
-  return sha256(out);
-}
 
 export type PostgresStorageOptions = {
   readonly connectionString: string;

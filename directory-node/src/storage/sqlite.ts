@@ -5,17 +5,15 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { NodeLabel } from '@keyfleet/sdk/akd/label';
 import { labelToBytes } from '@keyfleet/sdk/akd/label';
 import { equalBytes } from '@noble/curves/utils.js';
-import { sha256 } from '@noble/hashes/sha2.js';
-import { labelFromBytes } from '../tree/label.ts';
 import { Mutex } from './mutex.ts';
 import { decodeNode, encodeNode } from './node-codec.ts';
+import { bytes, changeDigest, epochFromRow, int, type Row, valueStateFromRow } from './records.ts';
 import type {
   CommitStep,
   DirectorySnapshot,
   DirectoryStorage,
   EnqueueResult,
   EpochCommit,
-  EpochRecord,
   QueuedChange,
   ValueState,
 } from './types.ts';
@@ -40,52 +38,6 @@ export type SqliteStorageOptions = {
   /** Test hook: called inside the epoch transaction after each step (throw to abort). */
   onCommitStep?: (step: CommitStep) => void;
 };
-
-type Row = Record<string, unknown>;
-
-function bytes(v: unknown): Uint8Array {
-  if (!(v instanceof Uint8Array)) throw new Error('corrupt record: expected bytes');
-  return v;
-}
-
-function int(v: unknown): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v))
-    throw new Error('corrupt record: expected an integer');
-  return v;
-}
-
-function epochFromRow(r: Row): EpochRecord {
-  return {
-    epoch: int(r.epoch),
-    rootHash: bytes(r.root),
-    previousRootHash: bytes(r.previous_root),
-    timestamp: int(r.timestamp),
-    head: bytes(r.head),
-    signature: bytes(r.signature),
-    auditBlob: bytes(r.audit_blob),
-    updates: int(r.updates),
-  };
-}
-
-function valueStateFromRow(r: Row): ValueState {
-  return {
-    username: bytes(r.username),
-    version: int(r.version),
-    epoch: int(r.epoch),
-    label: labelFromBytes(bytes(r.label)),
-    value: bytes(r.value),
-  };
-}
-
-function changeDigest(username: Uint8Array, value: Uint8Array): Uint8Array {
-  const len = new Uint8Array(4);
-  new DataView(len.buffer).setUint32(0, username.length);
-  const buf = new Uint8Array(4 + username.length + value.length);
-  buf.set(len);
-  buf.set(username, 4);
-  buf.set(value, 4 + username.length);
-  return sha256(buf);
-}
 
 export class SqliteStorage implements DirectoryStorage {
   private readonly db: DatabaseSync;

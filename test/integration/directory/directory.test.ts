@@ -18,7 +18,17 @@ import { verifyCountersignature } from '../../../directory-node/src/witness/coun
 import { HttpDirectorySource } from '../../../directory-node/src/witness/source.ts';
 import { WitnessState } from '../../../directory-node/src/witness/state.ts';
 import { Witness } from '../../../directory-node/src/witness/witness.ts';
-import { type Child, CRASH_PUBLISHER, MAIN, startChild, stopChild, waitFor, writeKeys } from './harness.ts';
+import {
+  type Child,
+  CRASH_PUBLISHER,
+  json,
+  MAIN,
+  postChange,
+  startChild,
+  stopChild,
+  waitFor,
+  writeKeys,
+} from './harness.ts';
 
 const enc = new TextEncoder();
 const NS = 'it-directory';
@@ -35,22 +45,6 @@ function tempDir(): string {
   return d;
 }
 
-async function json<T>(url: string): Promise<T | undefined> {
-  const res = await fetch(url);
-  if (res.status === 404) return undefined;
-  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
-  return (await res.json()) as T;
-}
-
-async function postChange(base: string, username: string, value: string, requestId: string) {
-  const res = await fetch(`${base}/v1/changes`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username, value: Buffer.from(value).toString('base64url'), requestId }),
-  });
-  expect([200, 202]).toContain(res.status);
-}
-
 describe('directory-node processes', () => {
   it('publishes epochs, serves verifiable proofs from a separate reader, and a witness countersigns them', async () => {
     const dir = tempDir();
@@ -65,23 +59,18 @@ describe('directory-node processes', () => {
       '--audit-dir',
       join(dir, 'audit'),
     ];
+    const publisherArgs = [
+      '--mode',
+      'publisher',
+      ...common,
+      '--vrf-key-file',
+      keys.vrfKeyFile,
+      '--signing-key-file',
+      keys.signingKeyFile,
+    ];
     const pub = await startChild(
       MAIN,
-      [
-        '--mode',
-        'publisher',
-        ...common,
-        '--vrf-key-file',
-        keys.vrfKeyFile,
-        '--signing-key-file',
-        keys.signingKeyFile,
-        '--epoch-interval-ms',
-        '100',
-        '--max-batch-size',
-        '40',
-        '--label-threads',
-        '2',
-      ],
+      [...publisherArgs, '--epoch-interval-ms', '100', '--max-batch-size', '40', '--label-threads', '2'],
       {},
     );
     children.push(pub);
@@ -89,19 +78,7 @@ describe('directory-node processes', () => {
     for (let i = 0; i < 30; i++) await postChange(pubUrl, `user${i}`, `key-a-${i}`, `a-${i}`);
     for (let i = 0; i < 30; i++) await postChange(pubUrl, `user${i}`, `key-b-${i}`, `b-${i}`);
 
-    const second = startChild(
-      MAIN,
-      [
-        '--mode',
-        'publisher',
-        ...common,
-        '--vrf-key-file',
-        keys.vrfKeyFile,
-        '--signing-key-file',
-        keys.signingKeyFile,
-      ],
-      {},
-    );
+    const second = startChild(MAIN, publisherArgs, {});
     await expect(second).rejects.toThrow(/locked by writer process/);
 
     const reader = await startChild(

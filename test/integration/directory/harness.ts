@@ -93,3 +93,27 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** GET a JSON resource; undefined on 404. */
+export async function json<T>(url: string): Promise<T | undefined> {
+  const res = await fetch(url);
+  if (res.status === 404) return undefined;
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+  return (await res.json()) as T;
+}
+
+/** POST /v1/changes; throws unless the change was queued (or already was). */
+export async function postChange(
+  base: string,
+  username: string,
+  value: string,
+  requestId: string,
+): Promise<void> {
+  const res = await fetch(`${base}/v1/changes`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username, value: Buffer.from(value).toString('base64url'), requestId }),
+  });
+  if (res.status !== 200 && res.status !== 202)
+    throw new Error(`POST /v1/changes: HTTP ${res.status} ${await res.text()}`);
+}

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EpochHeadJson } from '../../../directory-node/src/publisher/epoch-head.ts';
 import { PostgresStorage } from '../../../directory-node/src/storage/postgres.ts';
 import { describeStorageConformance } from '../../../directory-node/src/testing/storage-conformance.ts';
-import { type Child, MAIN, startChild, stopChild, waitFor, writeKeys } from './harness.ts';
+import { type Child, MAIN, postChange, startChild, stopChild, waitFor, writeKeys } from './harness.ts';
 import { startPostgres, type TestPostgres } from './postgres-server.ts';
 
 let server: TestPostgres;
@@ -59,18 +59,8 @@ describe('directory-node on PostgreSQL', () => {
         {},
       );
       children.push(pub);
-      for (let i = 0; i < 5; i++) {
-        const res = await fetch(`http://127.0.0.1:${pub.port}/v1/changes`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({
-            username: `pg${i}`,
-            value: Buffer.from(`k${i}`).toString('base64url'),
-            requestId: `pg-${i}`,
-          }),
-        });
-        expect(res.status).toBe(202);
-      }
+      for (let i = 0; i < 5; i++)
+        await postChange(`http://127.0.0.1:${pub.port}`, `pg${i}`, `k${i}`, `pg-${i}`);
       const readerArgs = [
         '--mode',
         'reader',
