@@ -118,9 +118,13 @@ describe('pod lifecycle', () => {
           {
             name: 'sh',
             image: 'busybox:1',
-            command: ['sh', '-c', "trap '' TERM; while true; do sleep 0.2; done"],
+            command: ['sh', '-c', "trap '' TERM; touch /w/trapped; while true; do sleep 0.2; done"],
+            // Ready once the trap is set, so the deletion cannot race the shell's start.
+            readinessProbe: { exec: { command: ['test', '-f', '/w/trapped'] }, periodSeconds: 1 },
+            volumeMounts: [{ name: 'w', mountPath: '/w' }],
           },
         ],
+        volumes: [{ name: 'w', emptyDir: {} }],
       },
     });
     await until('stubborn running', async () => isReady(await pod('stubborn')));

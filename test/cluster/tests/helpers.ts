@@ -87,6 +87,16 @@ export const isReady = (p: PodObj | undefined) =>
   p?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
 
 export async function ensureNamespace(kube: Kube, name: string): Promise<void> {
+  // A namespace still terminating from an earlier run must be gone before it is made again.
+  await until(
+    `namespace ${name} not terminating`,
+    async () => {
+      const existing = await kube.getOrUndefined(`/api/v1/namespaces/${name}`);
+      return !existing?.metadata.deletionTimestamp;
+    },
+    120_000,
+    500,
+  );
   if (!(await kube.getOrUndefined(`/api/v1/namespaces/${name}`))) {
     await kube.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
   }
