@@ -143,6 +143,15 @@ export function adminApi(d: AdminApiDeps) {
     const to = parseJson(req).to;
     if (typeof to !== 'string')
       return sendError(res, 400, 'invalid-request', 'body must be {"to": member id}');
+    // Leadership can only go to a voter; anything else would wait out the transfer timeout (504).
+    if (!node.status().membership.voters.includes(to)) {
+      return sendError(
+        res,
+        400,
+        'invalid-request',
+        `"to" must be a voter of this fleet, got ${JSON.stringify(to.slice(0, 64))}`,
+      );
+    }
     try {
       await node.transferLeadership(to);
       res.json({ status: 'ok', leader: to });
