@@ -1,18 +1,19 @@
 // Worker thread body for WorkerLabelDeriver: derives VRF node labels for the jobs it is sent.
 import { parentPort, workerData } from 'node:worker_threads';
-import { deriveNodeLabel } from '@keyfleet/sdk/akd/vrf-labels';
 import { vrfSecretKey } from '@keyfleet/sdk/vrf/ecvrf';
-import type { WorkerJob, WorkerResult } from './labels.ts';
+import { InlineLabelDeriver, type LabelBackend, type WorkerJob, type WorkerResult } from './labels.ts';
 
-const key = vrfSecretKey((workerData as { secret: Uint8Array }).secret);
+const data = workerData as { secret: Uint8Array; backend: LabelBackend };
+const deriver = new InlineLabelDeriver(vrfSecretKey(data.secret), data.backend);
 
-parentPort?.on('message', (job: WorkerJob) => {
+parentPort?.on('message', async (job: WorkerJob) => {
   let reply: WorkerResult;
   try {
-    const labels = new Uint8Array(job.requests.length * 32);
-    job.requests.forEach((r, i) => {
-      labels.set(deriveNodeLabel(key, r.u, r.f === 1 ? 'fresh' : 'stale', r.v).labelVal, i * 32);
-    });
+    const derived = await deriver.derive(
+      job.requests.map((r) => ({ username: r.u, freshness: r.f === 1 ? 'fresh' : 'stale', version: r.v })),
+    );
+    const labels = new Uint8Array(derived.length * 32);
+    derived.forEach((l, i) => labels.set(l.labelVal, i * 32));
     reply = { id: job.id, labels };
   } catch (e) {
     reply = { id: job.id, error: (e as Error).message };

@@ -6,6 +6,9 @@ import { leafLabel, type NodeLabel } from '@keyfleet/sdk/akd/label';
 import { deriveNodeLabel } from '@keyfleet/sdk/akd/vrf-labels';
 import type { Freshness } from '@keyfleet/sdk/akd/whatsapp-v1';
 import type { VrfSecretKey } from '@keyfleet/sdk/vrf/ecvrf';
+import { deriveNodeLabelSodium, type SodiumLabelKey, sodiumLabelKey } from './sodium-labels.ts';
+
+export type LabelBackend = 'noble' | 'sodium';
 
 export type LabelRequest = {
   readonly username: Uint8Array;
@@ -18,13 +21,19 @@ export interface LabelDeriver {
   close(): Promise<void>;
 }
 
+/** Labels in this thread, with the sdk's ECVRF (`backend: 'noble'`) or libsodium's multiplication. */
 export class InlineLabelDeriver implements LabelDeriver {
   private readonly key: VrfSecretKey;
-  constructor(key: VrfSecretKey) {
+  private readonly sodiumKey: SodiumLabelKey | undefined;
+  constructor(key: VrfSecretKey, backend: LabelBackend = 'noble') {
     this.key = key;
+    this.sodiumKey = backend === 'sodium' ? sodiumLabelKey(key) : undefined;
   }
   async derive(requests: readonly LabelRequest[]): Promise<NodeLabel[]> {
-    return requests.map((r) => deriveNodeLabel(this.key, r.username, r.freshness, r.version));
+    const sk = this.sodiumKey;
+    return sk === undefined
+      ? requests.map((r) => deriveNodeLabel(this.key, r.username, r.freshness, r.version))
+      : requests.map((r) => deriveNodeLabelSodium(sk, r.username, r.freshness, r.version));
   }
   async close(): Promise<void> {}
 }
@@ -45,10 +54,17 @@ export class WorkerLabelDeriver implements LabelDeriver {
   >();
   private nextId = 0;
 
-  constructor(secret: Uint8Array, key: VrfSecretKey, threads = Math.max(1, availableParallelism())) {
-    this.inline = new InlineLabelDeriver(key);
+  constructor(
+    secret: Uint8Array,
+    key: VrfSecretKey,
+    threads = Math.max(1, availableParallelism()),
+    backend: LabelBackend = 'sodium',
+  ) {
+    this.inline = new InlineLabelDeriver(key, backend);
     this.workers = Array.from({ length: threads }, () => {
-      const w = new Worker(new URL('./label-worker.ts', import.meta.url), { workerData: { secret } });
+      const w = new Worker(new URL('./label-worker.ts', import.meta.url), {
+        workerData: { secret, backend },
+      });
       w.on('message', (m: WorkerResult) => {
         const job = this.waiting.get(m.id);
         if (job === undefined) return;
