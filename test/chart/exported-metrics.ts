@@ -25,7 +25,8 @@ async function seriesOf(registry: Registry, exporter: Exporter): Promise<Map<str
     const metric = registry.getSingleMetric(family.name) as unknown as { labelNames?: string[] } | undefined;
     const labels = new Set(metric?.labelNames ?? []);
     const help = family.help;
-    switch (family.type as string) {
+    // prom-client types `type` as a numeric enum; at run time it is the text-format name.
+    switch (String(family.type)) {
       case 'histogram':
         out.set(`${family.name}_bucket`, { exporter, help, labels: new Set([...labels, 'le']) });
         out.set(`${family.name}_sum`, { exporter, help, labels });
