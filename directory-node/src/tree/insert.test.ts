@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { verifyConsecutiveAppendOnly } from '@keyfleet/sdk/akd/audit';
+import { computeRootHash, leafElement, verifyConsecutiveAppendOnly } from '@keyfleet/sdk/akd/audit';
 import { bytesToHex, hexToBytes } from '@keyfleet/sdk/akd/bytes';
 import { leafLabel } from '@keyfleet/sdk/akd/label';
 import type { AzksElement } from '@keyfleet/sdk/akd/types';
 import { verifyMembership, verifyNonMembership } from '@keyfleet/sdk/akd/verify';
 import { EMPTY_TREE_ROOT_HASH, hashLeafWithCommitment } from '@keyfleet/sdk/akd/whatsapp-v1';
 import { blake3 } from '@noble/hashes/blake3.js';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MemoryNodes } from '../testing/memory-nodes.ts';
 import { whatsappV1Hasher as hasher } from './hasher.ts';
@@ -76,6 +77,47 @@ describe('insertEpoch', () => {
     store.commit(first.changed);
     verifyNonMembership(first.rootHash, await nonMembershipProof(store, hasher, element('x').label));
     verifyNonMembership(first.rootHash, await nonMembershipProof(store, hasher, element('y').label));
+  });
+
+  it('has the root of the canonical trie of all leaves inserted so far (property)', async () => {
+    // Random labels make shallow tries; labels differing only in their last bytes make deep ones.
+    const labelBytes = fc.oneof(
+      fc.uint8Array({ minLength: 32, maxLength: 32 }),
+      fc
+        .uint8Array({ minLength: 2, maxLength: 2 })
+        .map((tail) => Uint8Array.from([...new Uint8Array(30).fill(0x5a), ...tail])),
+    );
+    const batches = fc.array(
+      fc.uniqueArray(labelBytes, {
+        minLength: 1,
+        maxLength: 12,
+        selector: (b) => Buffer.from(b).toString('hex'),
+      }),
+      {
+        minLength: 1,
+        maxLength: 5,
+      },
+    );
+    await fc.assert(
+      fc.asyncProperty(batches, async (bs) => {
+        const store = new MemoryNodes();
+        const seen = new Set<string>();
+        const all: AzksElement[] = [];
+        let epoch = 0;
+        for (const batch of bs) {
+          const fresh = batch.filter((b) => !seen.has(Buffer.from(b).toString('hex')));
+          if (fresh.length === 0) continue;
+          epoch++;
+          const elements = fresh.map((b) => ({ label: leafLabel(b), value: blake3(b) }));
+          for (const b of fresh) seen.add(Buffer.from(b).toString('hex'));
+          const result = await insertEpoch(store, hasher, elements, epoch);
+          store.commit(result.changed);
+          for (const e of elements) all.push(leafElement(e.label, e.value, BigInt(epoch)));
+          expect(result.rootHash).toEqual(computeRootHash(all));
+        }
+      }),
+      { numRuns: 40 },
+    );
   });
 
   it('rejects a label that is already in the tree and a duplicate within a batch', async () => {
