@@ -1,0 +1,200 @@
+// Test support for the reconcile and controller tests: stand-ins for the kubelet (pods get an IP
+// and run; claims bind) and for the vault members behind the admin API (each has a software
+// identity key, refuses Raft until certified by the fleet's CA, and the first certified quorum
+// forms a group led by the first zone). Only what the reconcile reads and calls is modelled.
+
+import {
+  certificateRequestTbs,
+  encodeCertificateRequest,
+  verifyCertificate,
+} from '@keyfleet/sdk/hsm/certificate';
+import {
+  ed25519PrivateKey,
+  Purpose,
+  rawPublicKey,
+  signWithPurpose,
+  x25519PrivateKey,
+} from '@keyfleet/sdk/hsm/keys';
+import type { V1ConfigMap, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
+import { hexToBytes } from '@noble/hashes/utils.js';
+import { builtin } from '../../runtime/resource.ts';
+import type { FakeApiServer } from '../../runtime/testing/fake-apiserver.ts';
+import { Label } from '../../specs/labels.ts';
+import { DataKey, Env, HttpPath } from '../../specs/vault-contract.ts';
+import type { AdminCaller, AdminConnector, AdminStatus } from './member-admin.ts';
+
+interface Member {
+  readonly ip: string;
+  readonly zone: string;
+  readonly memberId: string;
+  readonly fleetId: string;
+  readonly identitySeed: Uint8Array;
+  readonly agreementSecret: Uint8Array;
+  readonly clusterState: string;
+  certified: boolean;
+}
+
+function envOf(pod: V1Pod, name: string): string {
+  return pod.spec?.containers?.[0]?.env?.find((e) => e.name === name)?.value ?? '';
+}
+
+export class FakeMembers {
+  readonly #api: FakeApiServer;
+  readonly #members = new Map<string, Member>();
+  #nextIp = 10;
+  /** Member ids in the Raft group once it formed; empty before. */
+  voters: string[] = [];
+  learners: string[] = [];
+  leader: string | null = null;
+  readonly calls: string[] = [];
+  /** Zones whose admin port does not answer. */
+  readonly down = new Set<string>();
+
+  constructor(api: FakeApiServer) {
+    this.#api = api;
+  }
+
+  /** The kubelet: every pod without an IP starts (Running, Ready, an IP); every claim binds. */
+  runPods(namespace: string): void {
+    for (const claim of this.#api.objects(
+      builtin.persistentVolumeClaim,
+      namespace,
+    ) as unknown as V1PersistentVolumeClaim[]) {
+      if (claim.status?.phase !== 'Bound') {
+        this.#api.modify(builtin.persistentVolumeClaim, namespace, claim.metadata?.name as string, {
+          status: { phase: 'Bound' },
+        });
+      }
+    }
+    for (const pod of this.#api.objects(builtin.pod, namespace) as unknown as V1Pod[]) {
+      if (pod.status?.podIP) continue;
+      const ip = `10.244.1.${this.#nextIp++}`;
+      const memberId = envOf(pod, Env.memberId);
+      this.#members.set(ip, {
+        ip,
+        zone: pod.metadata?.labels?.[Label.zone] as string,
+        memberId,
+        fleetId: envOf(pod, Env.fleetId),
+        identitySeed: crypto.getRandomValues(new Uint8Array(32)),
+        agreementSecret: crypto.getRandomValues(new Uint8Array(32)),
+        clusterState: envOf(pod, Env.clusterState),
+        certified: false,
+      });
+      this.#api.modify(builtin.pod, namespace, pod.metadata?.name as string, {
+        spec: { nodeName: `node-${pod.metadata?.labels?.[Label.zone]}` },
+        status: {
+          phase: 'Running',
+          podIP: ip,
+          conditions: [{ type: 'Ready', status: 'True' }],
+        },
+      });
+    }
+  }
+
+  /** A fresh group forms once every `new` member is certified (as the vault waits for its peers). */
+  #maybeForm(): void {
+    if (this.leader !== null) return;
+    const members = [...this.#members.values()];
+    const initial = members.filter((m) => m.clusterState === 'new');
+    if (initial.length === 0 || !initial.every((m) => m.certified)) return;
+    this.voters = initial.map((m) => m.memberId);
+    this.leader = this.voters[0] ?? null;
+  }
+
+  #trustAnchor(namespace: string): Uint8Array {
+    const bundle = (this.#api.objects(builtin.configMap, namespace) as unknown as V1ConfigMap[]).find(
+      (c) => c.data?.[DataKey.manufacturerCaPublicKey] !== undefined,
+    );
+    return hexToBytes(bundle?.data?.[DataKey.manufacturerCaPublicKey] as string);
+  }
+
+  #status(m: Member): AdminStatus {
+    this.#maybeForm();
+    const inGroup = this.voters.includes(m.memberId) || this.learners.includes(m.memberId);
+    const isLeader = this.leader === m.memberId;
+    return {
+      member: m.memberId,
+      zone: m.zone,
+      role: !inGroup
+        ? 'unknown'
+        : isLeader
+          ? 'leader'
+          : this.learners.includes(m.memberId)
+            ? 'learner'
+            : 'follower',
+      leader: inGroup ? this.leader : null,
+      term: inGroup ? 1 : 0,
+      commitIndex: inGroup ? 12 : 0,
+      appliedIndex: inGroup ? 12 : 0,
+      membership: inGroup ? { voters: this.voters, learners: this.learners } : { voters: [], learners: [] },
+      progress: isLeader
+        ? Object.fromEntries([...this.voters, ...this.learners].map((id) => [id, { matchIndex: 12 }]))
+        : null,
+      hsmKeyId: m.certified ? `key-${m.memberId}` : null,
+    };
+  }
+
+  readonly connect: AdminConnector = (baseUrl) => {
+    const ip = new URL(baseUrl).hostname;
+    const caller: AdminCaller = {
+      call: async <T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> => {
+        const m = this.#members.get(ip);
+        if (m === undefined || this.down.has(m.zone)) throw new Error(`connect ECONNREFUSED ${ip}`);
+        this.calls.push(`${method} ${path} ${m.zone}`);
+        if (path === HttpPath.adminStatus) return this.#status(m) as T;
+        if (path === HttpPath.identityRequest) {
+          const identity = ed25519PrivateKey(m.identitySeed);
+          const request = {
+            subject: { fleet: m.fleetId, member: m.memberId, zone: m.zone },
+            identityPublicKey: rawPublicKey(identity),
+            agreementPublicKey: rawPublicKey(x25519PrivateKey(m.agreementSecret)),
+          };
+          const signature = signWithPurpose(
+            identity,
+            Purpose.certificateRequest,
+            certificateRequestTbs(request),
+          );
+          return {
+            request: Buffer.from(encodeCertificateRequest(request, signature)).toString('base64url'),
+          } as T;
+        }
+        if (path === HttpPath.identityCertificate) {
+          const bytes = new Uint8Array(
+            Buffer.from((body as { certificate: string }).certificate, 'base64url'),
+          );
+          const namespace = m.fleetId.split('/')[0] as string;
+          verifyCertificate(bytes, {
+            trustAnchors: [this.#trustAnchor(namespace)],
+            now: Math.floor(Date.now() / 1000),
+            fleet: m.fleetId,
+            member: m.memberId,
+          });
+          m.certified = true;
+          return { status: 'ok' } as T;
+        }
+        if (path === HttpPath.adminMembership) {
+          const { kind, member } = body as { kind: string; member: string };
+          if (m.memberId !== this.leader) throw new Error('421 not the leader');
+          if (kind === 'add-learner') this.learners = [...this.learners, member];
+          if (kind === 'promote') {
+            this.learners = this.learners.filter((x) => x !== member);
+            this.voters = [...this.voters, member];
+          }
+          if (kind === 'remove') this.voters = this.voters.filter((x) => x !== member);
+          return { status: 'ok' } as T;
+        }
+        throw new Error(`fake member: ${method} ${path} is not modelled`);
+      },
+    };
+    return caller;
+  };
+
+  certified(): string[] {
+    return [...this.#members.values()].filter((m) => m.certified).map((m) => m.zone);
+  }
+
+  /** Forgets the member behind a pod that was deleted (its replacement gets a new IP). */
+  forget(zone: string): void {
+    for (const [ip, m] of this.#members) if (m.zone === zone) this.#members.delete(ip);
+  }
+}

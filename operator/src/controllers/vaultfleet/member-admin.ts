@@ -1,0 +1,139 @@
+// The operator's side of the vault admin API (VAULT_CONTRACT.md, "Operator admin API"): reaching a
+// member by its pod IP on the admin port, asking every running member for its Raft status, and
+// turning those answers into the RaftView and per-zone reports the pure decision modules take.
+// Members are identified by member id on the wire and by zone in the decisions; the fleet's
+// memberName() maps one to the other.
+
+import { VaultAdminClient } from '@keyfleet/sdk/vault/admin-client';
+import type { V1Pod } from '@kubernetes/client-node';
+import { Label } from '../../specs/labels.ts';
+import { HttpPath, Port } from '../../specs/vault-contract.ts';
+import type { MemberReport } from './observe-members.ts';
+import type { MembershipChangeKind, RaftRole, RaftView } from './observed.ts';
+
+/** What `GET /v1/admin/status` answers (vault-node/src/server/admin-api.ts). */
+export interface AdminStatus {
+  readonly member: string;
+  readonly zone: string;
+  readonly role: string;
+  readonly leader: string | null;
+  readonly term: number;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly membership: { readonly voters: readonly string[]; readonly learners: readonly string[] };
+  /** Absent until the vault reports it (VAULT_CONTRACT.md says it is still missing). */
+  readonly pendingChange?: { readonly kind: MembershipChangeKind; readonly member: string } | null;
+  readonly progress: Readonly<Record<string, { readonly matchIndex: number }>> | null;
+  readonly hsmKeyId: string | null;
+  readonly ready?: boolean;
+}
+
+/** One signed call to one member; VaultAdminClient is the real one, tests inject a fake. */
+export interface AdminCaller {
+  call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T>;
+}
+
+/** Opens an AdminCaller to the member at `baseUrl`, signing with the operator admin key. */
+export type AdminConnector = (baseUrl: string, operatorAdminSeed: Uint8Array) => AdminCaller;
+
+export const ADMIN_CALL_TIMEOUT_MS = 5_000;
+
+export const connectVaultAdmin: AdminConnector = (baseUrl, seed) =>
+  new VaultAdminClient(baseUrl, seed, { timeoutMs: ADMIN_CALL_TIMEOUT_MS });
+
+/**
+ * The member's admin URL by pod IP. The operator talks to pods directly rather than through DNS:
+ * the admin port is behind no Service, and the pod IP is known as soon as the sandbox runs.
+ */
+export function podAdminUrl(pod: V1Pod): string | undefined {
+  const ip = pod.status?.podIP;
+  if (ip === undefined || ip === '') return undefined;
+  return ip.includes(':') ? `http://[${ip}]:${Port.admin}` : `http://${ip}:${Port.admin}`;
+}
+
+export interface MemberAnswer {
+  readonly zone: string;
+  readonly status: AdminStatus | null;
+  /** Why the status could not be read, for the log. */
+  readonly error?: string;
+}
+
+/** Asks every pod that has an IP for its status, in parallel; a member that fails answers null. */
+export async function readStatuses(
+  pods: readonly V1Pod[],
+  connect: AdminConnector,
+  seed: Uint8Array,
+): Promise<MemberAnswer[]> {
+  const asked = pods.flatMap((pod) => {
+    const url = podAdminUrl(pod);
+    const zone = pod.metadata?.labels?.[Label.zone];
+    if (url === undefined || zone === undefined || pod.metadata?.deletionTimestamp !== undefined) return [];
+    return [{ zone, url }];
+  });
+  return Promise.all(
+    asked.map(async ({ zone, url }): Promise<MemberAnswer> => {
+      try {
+        return { zone, status: await connect(url, seed).call<AdminStatus>('GET', HttpPath.adminStatus) };
+      } catch (err) {
+        return { zone, status: null, error: (err as Error).message };
+      }
+    }),
+  );
+}
+
+const ROLES: readonly RaftRole[] = ['leader', 'follower', 'candidate', 'pre-candidate', 'learner'];
+
+function role(text: string): RaftRole {
+  return (ROLES as readonly string[]).includes(text) ? (text as RaftRole) : 'unknown';
+}
+
+export interface RaftObservation {
+  readonly raft: RaftView | null;
+  readonly reports: ReadonlyMap<string, MemberReport>;
+  /** Member id of the leader, for the admin calls that must go to it. */
+  readonly leaderZone: string | null;
+}
+
+/**
+ * The leader's view of the group, by zone. The leader is the member that says it is leader with
+ * the highest term (a deposed leader that has not heard of the new term yet loses). Member ids the
+ * fleet cannot map to a zone are left out of the view: the operator never made them.
+ */
+export function raftObservation(
+  answers: readonly MemberAnswer[],
+  zoneOfMember: (memberId: string) => string | undefined,
+): RaftObservation {
+  const reports = new Map<string, MemberReport>();
+  for (const a of answers) {
+    if (a.status === null) continue;
+    reports.set(a.zone, {
+      role: role(a.status.role),
+      ...(a.status.hsmKeyId ? { hsmKeyId: a.status.hsmKeyId } : {}),
+    });
+  }
+  const leaders = answers
+    .filter((a) => a.status?.role === 'leader')
+    .sort((a, b) => (b.status?.term ?? 0) - (a.status?.term ?? 0));
+  const leader = leaders[0];
+  if (leader === undefined || leader.status === null) return { raft: null, reports, leaderZone: null };
+  const st = leader.status;
+  const zones = (ids: readonly string[]) => ids.map(zoneOfMember).filter((z): z is string => z !== undefined);
+  for (const [memberId, p] of Object.entries(st.progress ?? {})) {
+    const zone = zoneOfMember(memberId);
+    if (zone === undefined) continue;
+    reports.set(zone, { ...(reports.get(zone) ?? {}), matchIndex: p.matchIndex });
+  }
+  const pendingZone = st.pendingChange ? zoneOfMember(st.pendingChange.member) : undefined;
+  const raft: RaftView = {
+    leader: leader.zone,
+    term: st.term,
+    commitIndex: st.commitIndex,
+    voters: zones(st.membership.voters),
+    learners: zones(st.membership.learners),
+    pendingChange:
+      st.pendingChange && pendingZone !== undefined
+        ? { kind: st.pendingChange.kind, zone: pendingZone }
+        : null,
+  };
+  return { raft, reports, leaderZone: leader.zone };
+}

@@ -1,0 +1,539 @@
+// One level-based pass over a VaultFleet: read the fleet and what it owns from the informer caches,
+// ask the members for their Raft state, take the rollout's single next step, write the status.
+// Every pass does the same thing whatever happened before, so a pass that finds everything in
+// place writes nothing (server-side applies of unchanged objects change nothing, and the status is
+// written only when it differs). The order of a pass:
+//   1. deleted fleet: delete what it made (claims and key Secrets only under retentionPolicy
+//      Delete), then drop the finalizer;
+//   2. paused: observe and report status, change nothing;
+//   3. finalizer and the durable bootstrap record (annotations on the fleet);
+//   4. the CA and admin key Secrets (created once, never replaced), the trust bundle, and the
+//      objects every fleet has (fleet-objects.ts), by server-side apply with owner references;
+//   5. observe: pods, claims, nodes from the caches, each running member's admin status;
+//   6. certify the HSM identity of any running member that has none yet;
+//   7. rollout.ts nextStep -> members-plan.ts planStep -> perform the operations in order;
+//   8. an Event for the decision, the status, the fleet gauges.
+
+import type { VaultFleet } from '@keyfleet/sdk/api/index';
+import type { V1Node, V1PersistentVolumeClaim, V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { Logger } from '../../log.ts';
+import { forgetFleet, type OperatorMetrics } from '../../metrics.ts';
+import type { KubeClient } from '../../runtime/client.ts';
+import { isAlreadyExists, isNotFound } from '../../runtime/errors.ts';
+import type { EventType } from '../../runtime/events.ts';
+import { builtin, objectPath, type ResourceType, type Unstructured } from '../../runtime/resource.ts';
+import { memberConfigHash } from '../../specs/config-hash.ts';
+import { fleetName, fleetNamespace, Label } from '../../specs/labels.ts';
+import {
+  manufacturerCaSecretName,
+  memberName,
+  operatorAdminKeySecretName,
+  trustBundleName,
+} from '../../specs/names.ts';
+import { DEFAULT_SPEC_OPTIONS, type SpecOptions } from '../../specs/options.ts';
+import type { RandomBytes } from '../../specs/secrets.ts';
+import { DataKey } from '../../specs/vault-contract.ts';
+import { fleetObjects } from './fleet-objects.ts';
+import {
+  type AdminConnector,
+  podAdminUrl,
+  type RaftObservation,
+  raftObservation,
+  readStatuses,
+} from './member-admin.ts';
+import { type Operation, planStep } from './members-plan.ts';
+import { observeMembers } from './observe-members.ts';
+import type { FleetObservation } from './observed.ts';
+import {
+  ensureFleetKeys,
+  type FleetKeys,
+  fleetTrustBundle,
+  provisionMemberIdentity,
+  readKeySecret,
+} from './provisioning.ts';
+import { hasFormed } from './quorum.ts';
+import { nextStep, type RolloutStep } from './rollout.ts';
+import { desiredStatus, recordFleetMetrics, statusChanged, statusPatch } from './status-writer.ts';
+
+export const vaultFleetType: ResourceType = {
+  group: 'keyfleet.dev',
+  version: 'v1alpha1',
+  plural: 'vaultfleets',
+  kind: 'VaultFleet',
+  namespaced: true,
+};
+
+/** The kinds a fleet owns besides those the runtime already names. */
+export const ownedKinds = {
+  serviceAccount: {
+    group: '',
+    version: 'v1',
+    plural: 'serviceaccounts',
+    kind: 'ServiceAccount',
+    namespaced: true,
+  },
+  networkPolicy: {
+    group: 'networking.k8s.io',
+    version: 'v1',
+    plural: 'networkpolicies',
+    kind: 'NetworkPolicy',
+    namespaced: true,
+  },
+  podDisruptionBudget: {
+    group: 'policy',
+    version: 'v1',
+    plural: 'poddisruptionbudgets',
+    kind: 'PodDisruptionBudget',
+    namespaced: true,
+  },
+  node: { group: '', version: 'v1', plural: 'nodes', kind: 'Node', namespaced: false },
+} as const satisfies Record<string, ResourceType>;
+
+const typeOfKind: Record<string, ResourceType> = {
+  Pod: builtin.pod,
+  PersistentVolumeClaim: builtin.persistentVolumeClaim,
+  Secret: builtin.secret,
+  Service: builtin.service,
+  ConfigMap: builtin.configMap,
+  ServiceAccount: ownedKinds.serviceAccount,
+  NetworkPolicy: ownedKinds.networkPolicy,
+  PodDisruptionBudget: ownedKinds.podDisruptionBudget,
+};
+
+function typeOf(kind: string | undefined): ResourceType {
+  const t = typeOfKind[kind ?? ''];
+  if (t === undefined) throw new Error(`the VaultFleet reconcile does not manage objects of kind ${kind}`);
+  return t;
+}
+
+export const FLEET_FINALIZER = 'keyfleet.dev/vaultfleet-cleanup';
+/** Field manager of the fleet's own metadata (finalizer, bootstrap record), apart from its children. */
+export const FLEET_METADATA_MANAGER = 'keyfleet-operator-vaultfleet';
+
+/** The durable bootstrap record rollout.ts relies on (FleetObservation.bootstrapped, bootstrapZones). */
+export const FleetAnnotation = {
+  bootstrapZones: 'keyfleet.dev/bootstrap-zones',
+  bootstrapped: 'keyfleet.dev/bootstrapped',
+} as const;
+
+/** How often a fleet is looked at again while a step is under way, and once it is settled. */
+export const REQUEUE_BUSY_MS = 2_000;
+export const REQUEUE_SETTLED_MS = 15_000;
+
+/** What the reconcile reads: the informer caches, already filtered to one fleet's objects. */
+export interface FleetCaches {
+  fleet(namespace: string, name: string): VaultFleet | undefined;
+  pods(fleet: VaultFleet): V1Pod[];
+  claims(fleet: VaultFleet): V1PersistentVolumeClaim[];
+  secrets(fleet: VaultFleet): V1Secret[];
+  nodes(): V1Node[];
+}
+
+export interface EventSink {
+  event(regarding: Unstructured, type: EventType, reason: string, note: string, action?: string): void;
+}
+
+export interface ReconcileDeps {
+  readonly client: KubeClient;
+  readonly caches: FleetCaches;
+  readonly events: EventSink;
+  readonly connect: AdminConnector;
+  readonly randomBytes: RandomBytes;
+  readonly now: () => Date;
+  readonly metrics?: OperatorMetrics;
+  readonly options?: SpecOptions;
+  readonly log: Logger;
+}
+
+export interface ReconcileOutcome {
+  readonly requeueAfter?: number;
+  /** The step taken, for tests and logs; absent for a deleted or missing fleet. */
+  readonly step?: RolloutStep;
+}
+
+/** Whether a fleet object is one of its data-bearing objects that retentionPolicy Retain keeps. */
+function retainable(o: { metadata?: { labels?: Record<string, string> } }): boolean {
+  return o.metadata?.labels?.[Label.retentionPolicy] !== undefined;
+}
+
+function asUnstructured(o: unknown): Unstructured {
+  return o as Unstructured;
+}
+
+export class FleetReconciler {
+  readonly #d: ReconcileDeps;
+  /** Last Wait/None reason per fleet, so an unchanged wait is not repeated as a new Event. */
+  readonly #lastReason = new Map<string, string>();
+
+  constructor(deps: ReconcileDeps) {
+    this.#d = deps;
+  }
+
+  async reconcile(namespace: string, name: string, signal: AbortSignal): Promise<ReconcileOutcome> {
+    const fleet = this.#d.caches.fleet(namespace, name);
+    if (fleet === undefined) {
+      this.#lastReason.delete(`${namespace}/${name}`);
+      return {};
+    }
+    if (fleet.metadata.deletionTimestamp !== undefined) {
+      await this.#cleanUp(fleet, signal);
+      return {};
+    }
+    const paused = fleet.spec.paused;
+    if (!paused) await this.#ensureMetadata(fleet, {}, signal);
+    const keys = paused ? this.#existingKeys(fleet) : await this.#ensureShared(fleet, signal);
+    const { observation, answers, raft } = await this.#observe(fleet, keys);
+    let provisioned = 0;
+    if (!paused && keys !== undefined) provisioned = await this.#provision(fleet, keys, answers);
+    if (
+      !paused &&
+      hasFormed(observation) &&
+      fleet.metadata.annotations?.[FleetAnnotation.bootstrapped] !== 'true'
+    ) {
+      await this.#ensureMetadata(fleet, { [FleetAnnotation.bootstrapped]: 'true' }, signal);
+    }
+    const step = nextStep(observation);
+    if (!paused) await this.#perform(fleet, step, observation, raft, keys, signal);
+    this.#record(fleet, step);
+    const status = desiredStatus(fleet, observation, step, this.#d.now);
+    if (statusChanged(fleet, status)) {
+      await this.#d.client.applyStatus(vaultFleetType, statusPatch(fleet, status), { signal });
+    }
+    if (this.#d.metrics) recordFleetMetrics(this.#d.metrics, fleet, observation);
+    const busy =
+      provisioned > 0 || (step.kind !== 'None' && step.kind !== 'Wait') || step.reason !== 'UpToDate';
+    return { step, requeueAfter: busy && !paused ? REQUEUE_BUSY_MS : REQUEUE_SETTLED_MS };
+  }
+
+  // ---- metadata -------------------------------------------------------------------------------
+
+  /**
+   * Applies the finalizer and the bootstrap annotations this operator owns. Always the full set
+   * (server-side apply removes what a manager stops sending), and only when something would change.
+   */
+  async #ensureMetadata(
+    fleet: VaultFleet,
+    add: Record<string, string>,
+    signal: AbortSignal,
+    finalizer = true,
+  ): Promise<void> {
+    const current = fleet.metadata.annotations ?? {};
+    const annotations: Record<string, string> = {};
+    for (const key of Object.values(FleetAnnotation)) {
+      const value = add[key] ?? current[key];
+      if (value !== undefined) annotations[key] = value;
+    }
+    const hasFinalizer = fleet.metadata.finalizers?.includes(FLEET_FINALIZER) ?? false;
+    const annotationsSame = Object.entries(annotations).every(([k, v]) => current[k] === v);
+    if (hasFinalizer === finalizer && annotationsSame) return;
+    const applied = await this.#d.client.apply<VaultFleet>(
+      vaultFleetType,
+      asUnstructured({
+        apiVersion: fleet.apiVersion,
+        kind: fleet.kind,
+        metadata: {
+          name: fleetName(fleet),
+          namespace: fleetNamespace(fleet),
+          uid: fleet.metadata.uid,
+          finalizers: finalizer ? [FLEET_FINALIZER] : [],
+          ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
+        },
+      }) as unknown as VaultFleet,
+      { signal, fieldManager: FLEET_METADATA_MANAGER },
+    );
+    // Later steps of this pass read the record (bootstrapZones) from the fleet object.
+    fleet.metadata.annotations = applied.metadata.annotations ?? annotations;
+    fleet.metadata.finalizers = applied.metadata.finalizers;
+  }
+
+  // ---- shared objects -------------------------------------------------------------------------
+
+  #secretByName(fleet: VaultFleet, name: string): V1Secret | undefined {
+    return this.#d.caches.secrets(fleet).find((s) => s.metadata?.name === name);
+  }
+
+  /** The keys, if both Secrets exist; a paused fleet gets none created. */
+  #existingKeys(fleet: VaultFleet): FleetKeys | undefined {
+    const ca = this.#secretByName(fleet, manufacturerCaSecretName(fleetName(fleet)));
+    const admin = this.#secretByName(fleet, operatorAdminKeySecretName(fleetName(fleet)));
+    if (ca === undefined || admin === undefined) return undefined;
+    return {
+      manufacturerCaSeed: readKeySecret(ca, DataKey.manufacturerCaSeed, DataKey.manufacturerCaPublicKey),
+      operatorAdminSeed: readKeySecret(admin, DataKey.operatorAdminSeed, DataKey.operatorAdminPublicKey),
+    };
+  }
+
+  async #ensureShared(fleet: VaultFleet, signal: AbortSignal): Promise<FleetKeys> {
+    const client = this.#d.client;
+    const ns = fleetNamespace(fleet);
+    const { keys, created } = await ensureFleetKeys(
+      fleet,
+      {
+        // The cache first; a Secret created a moment ago may not have reached it yet.
+        get: async (name) =>
+          this.#secretByName(fleet, name) ??
+          ((await client.tryGet(builtin.secret, ns, name, signal)) as V1Secret | undefined),
+        createIfAbsent: async (secret) => {
+          try {
+            return (await client.create(builtin.secret, asUnstructured(secret), signal)) as V1Secret;
+          } catch (err) {
+            if (!isAlreadyExists(err)) throw err;
+            const stored = await client.get(builtin.secret, ns, secret.metadata?.name as string, signal);
+            return stored as V1Secret;
+          }
+        },
+      },
+      this.#d.randomBytes,
+    );
+    for (const name of created) {
+      this.#event(fleet, 'Normal', 'CreatedKey', `generated the fleet key Secret ${name}`);
+    }
+    await client.apply(builtin.configMap, asUnstructured(fleetTrustBundle(fleet, keys)), { signal });
+    for (const obj of fleetObjects(fleet, this.#options())) {
+      await client.apply(typeOf(obj.kind), asUnstructured(obj), { signal });
+    }
+    return keys;
+  }
+
+  #options(): SpecOptions {
+    return this.#d.options ?? DEFAULT_SPEC_OPTIONS;
+  }
+
+  // ---- observation ----------------------------------------------------------------------------
+
+  async #observe(
+    fleet: VaultFleet,
+    keys: FleetKeys | undefined,
+  ): Promise<{
+    observation: FleetObservation;
+    answers: Awaited<ReturnType<typeof readStatuses>>;
+    raft: RaftObservation;
+  }> {
+    const pods = this.#d.caches.pods(fleet);
+    const claims = this.#d.caches.claims(fleet);
+    const answers =
+      keys === undefined ? [] : await readStatuses(pods, this.#d.connect, keys.operatorAdminSeed);
+    for (const a of answers) {
+      if (a.error !== undefined)
+        this.#d.log.debug('member status unavailable', { zone: a.zone, err: a.error });
+    }
+    const name = fleetName(fleet);
+    const zones = new Set<string>(fleet.spec.zones);
+    for (const o of [...pods, ...claims]) {
+      const z = o.metadata?.labels?.[Label.zone];
+      if (z !== undefined) zones.add(z);
+    }
+    const byMember = new Map([...zones].map((z) => [memberName(name, z), z]));
+    const raft = raftObservation(answers, (id) => byMember.get(id));
+    const members = observeMembers({
+      specZones: fleet.spec.zones,
+      pods,
+      claims,
+      nodes: this.#d.caches.nodes(),
+      raft: raft.raft,
+      reports: raft.reports,
+      now: this.#d.now(),
+    });
+    const annotations = fleet.metadata.annotations ?? {};
+    const recordedZones = annotations[FleetAnnotation.bootstrapZones];
+    const observation: FleetObservation = {
+      spec: fleet.spec,
+      desiredConfigHash: memberConfigHash(fleet.spec),
+      bootstrapped: annotations[FleetAnnotation.bootstrapped] === 'true',
+      ...(recordedZones !== undefined
+        ? { bootstrapZones: recordedZones.split(',').filter((z) => z !== '') }
+        : {}),
+      members,
+      raft: raft.raft,
+    };
+    return { observation, answers, raft };
+  }
+
+  // ---- provisioning ---------------------------------------------------------------------------
+
+  /** Certifies every answering member that reports no HSM key yet; returns how many were. */
+  async #provision(
+    fleet: VaultFleet,
+    keys: FleetKeys,
+    answers: Awaited<ReturnType<typeof readStatuses>>,
+  ): Promise<number> {
+    const pods = this.#d.caches.pods(fleet);
+    const todo = answers.filter((a) => a.status !== null && !a.status.hsmKeyId);
+    const results = await Promise.allSettled(
+      todo.map(async ({ zone }) => {
+        const pod = pods.find((p) => p.metadata?.labels?.[Label.zone] === zone);
+        const url = pod === undefined ? undefined : podAdminUrl(pod);
+        if (url === undefined) throw new Error(`member ${zone} has no pod IP`);
+        const admin = this.#d.connect(url, keys.operatorAdminSeed);
+        await provisionMemberIdentity(fleet, zone, admin, keys, this.#d.now());
+        return zone;
+      }),
+    );
+    let done = 0;
+    results.forEach((r, i) => {
+      const zone = todo[i]?.zone as string;
+      if (r.status === 'fulfilled') {
+        done++;
+        this.#event(fleet, 'Normal', 'CertifiedMember', `certified the HSM identity key of member ${zone}`);
+      } else {
+        this.#event(
+          fleet,
+          'Warning',
+          'CertificationFailed',
+          `could not certify the HSM identity of member ${zone}: ${(r.reason as Error).message}`,
+        );
+      }
+    });
+    return done;
+  }
+
+  // ---- the step -------------------------------------------------------------------------------
+
+  async #perform(
+    fleet: VaultFleet,
+    step: RolloutStep,
+    observation: FleetObservation,
+    raft: RaftObservation,
+    keys: FleetKeys | undefined,
+    signal: AbortSignal,
+  ): Promise<void> {
+    if (
+      step.kind === 'CreateMember' &&
+      step.clusterState === 'new' &&
+      observation.bootstrapZones === undefined
+    ) {
+      // Durable before the first member exists: a later pass must know which initial membership
+      // the running members were started with (rollout.ts refuses to mix two).
+      await this.#ensureMetadata(
+        fleet,
+        { [FleetAnnotation.bootstrapZones]: fleet.spec.zones.join(',') },
+        signal,
+      );
+    }
+    const ops = planStep(fleet, step, { randomBytes: this.#d.randomBytes, options: this.#options() });
+    for (const op of ops) await this.#operate(fleet, op, raft, keys, signal);
+  }
+
+  async #operate(
+    fleet: VaultFleet,
+    op: Operation,
+    raft: RaftObservation,
+    keys: FleetKeys | undefined,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const client = this.#d.client;
+    const ns = fleetNamespace(fleet);
+    switch (op.op) {
+      case 'create-if-absent': {
+        const type = typeOf(op.object.kind);
+        const name = op.object.metadata?.name as string;
+        if (this.#cached(fleet, op.object.kind, name)) return;
+        try {
+          await client.create(type, asUnstructured(op.object), signal);
+        } catch (err) {
+          if (!isAlreadyExists(err)) throw err;
+        }
+        return;
+      }
+      case 'delete': {
+        const type = typeOf(op.ref.kind);
+        if (op.gracePeriodSeconds === undefined) {
+          await client.delete(type, op.ref.namespace, op.ref.name, { signal });
+          return;
+        }
+        // KubeClient.delete has no gracePeriodSeconds; a node that will not confirm needs 0.
+        const res = await client.transport.request({
+          method: 'DELETE',
+          path: objectPath(type, op.ref.namespace, op.ref.name),
+          body: JSON.stringify({
+            apiVersion: 'v1',
+            kind: 'DeleteOptions',
+            gracePeriodSeconds: op.gracePeriodSeconds,
+          }),
+          signal,
+        });
+        if (res.status !== 200 && res.status !== 202 && res.status !== 404) {
+          throw new Error(`force-delete ${op.ref.kind} ${ns}/${op.ref.name}: HTTP ${res.status} ${res.body}`);
+        }
+        return;
+      }
+      case 'leader-admin': {
+        const leaderZone = raft.leaderZone;
+        const pod = this.#d.caches.pods(fleet).find((p) => p.metadata?.labels?.[Label.zone] === leaderZone);
+        const url = pod === undefined ? undefined : podAdminUrl(pod);
+        if (keys === undefined || url === undefined) {
+          throw new Error(
+            `no reachable leader for ${op.path}: leader ${leaderZone ?? 'unknown'} has no pod IP`,
+          );
+        }
+        await this.#d.connect(url, keys.operatorAdminSeed).call('POST', op.path, op.body);
+        return;
+      }
+    }
+  }
+
+  #cached(fleet: VaultFleet, kind: string | undefined, name: string): boolean {
+    const c = this.#d.caches;
+    const named = (o: { metadata?: { name?: string } }) => o.metadata?.name === name;
+    if (kind === 'Pod') return c.pods(fleet).some(named);
+    if (kind === 'PersistentVolumeClaim') return c.claims(fleet).some(named);
+    if (kind === 'Secret') return c.secrets(fleet).some(named);
+    return false;
+  }
+
+  // ---- deletion -------------------------------------------------------------------------------
+
+  async #cleanUp(fleet: VaultFleet, signal: AbortSignal): Promise<void> {
+    this.#lastReason.delete(`${fleetNamespace(fleet)}/${fleetName(fleet)}`);
+    if (!fleet.metadata.finalizers?.includes(FLEET_FINALIZER)) return;
+    const client = this.#d.client;
+    const ns = fleetNamespace(fleet);
+    const keepData = fleet.spec.storage.retentionPolicy === 'Retain';
+    const targets: Array<{ type: ResourceType; name: string }> = [];
+    for (const pod of this.#d.caches.pods(fleet))
+      targets.push({ type: builtin.pod, name: pod.metadata?.name as string });
+    for (const o of fleetObjects(fleet, this.#options())) {
+      targets.push({ type: typeOf(o.kind), name: o.metadata?.name as string });
+    }
+    targets.push({ type: builtin.configMap, name: trustBundleName(fleetName(fleet)) });
+    for (const claim of this.#d.caches.claims(fleet)) {
+      if (!keepData || !retainable(claim)) {
+        targets.push({ type: builtin.persistentVolumeClaim, name: claim.metadata?.name as string });
+      }
+    }
+    for (const secret of this.#d.caches.secrets(fleet)) {
+      if (!keepData || !retainable(secret))
+        targets.push({ type: builtin.secret, name: secret.metadata?.name as string });
+    }
+    for (const t of targets) {
+      try {
+        await client.delete(t.type, ns, t.name, { signal });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }
+    this.#event(
+      fleet,
+      'Normal',
+      'CleanedUp',
+      `deleted ${targets.length} objects of the fleet${keepData ? '; member claims and key Secrets are retained (retentionPolicy Retain)' : ''}`,
+    );
+    await this.#ensureMetadata(fleet, {}, signal, false);
+    if (this.#d.metrics) forgetFleet(this.#d.metrics, ns, fleetName(fleet), fleet.spec.zones);
+  }
+
+  // ---- events ---------------------------------------------------------------------------------
+
+  #event(fleet: VaultFleet, type: EventType, reason: string, note: string): void {
+    this.#d.events.event(asUnstructured(fleet), type, reason, note);
+  }
+
+  /** Every action is an Event; a wait only when its reason changes (not once per pass). */
+  #record(fleet: VaultFleet, step: RolloutStep): void {
+    const key = `${fleetNamespace(fleet)}/${fleetName(fleet)}`;
+    const acting = step.kind !== 'Wait' && step.kind !== 'None';
+    if (!acting && this.#lastReason.get(key) === step.reason) return;
+    this.#lastReason.set(key, acting ? '' : step.reason);
+    this.#event(fleet, step.eventType, step.reason, step.message);
+  }
+}
