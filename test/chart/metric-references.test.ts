@@ -20,6 +20,8 @@ interface Query {
   expr: string;
   /** A label a Grafana label_values() query reads from the expression's series. */
   readsLabel?: string;
+  /** Labels an alert's annotations print ({{ $labels.x }}). */
+  printsLabels?: string[];
 }
 
 type Panel = { title?: string; targets?: { expr?: string }[]; panels?: Panel[] };
@@ -32,12 +34,25 @@ type Dashboard = {
 function ruleQueries(): Query[] {
   const rule = objects.find((o) => o.kind === 'PrometheusRule') as
     | (K8sObject & {
-        spec: { groups: { name: string; rules: { alert?: string; record?: string; expr: string }[] }[] };
+        spec: {
+          groups: {
+            name: string;
+            rules: { alert?: string; record?: string; expr: string; annotations?: Record<string, string> }[];
+          }[];
+        };
       })
     | undefined;
   if (!rule) throw new Error('the PrometheusRule did not render');
   return rule.spec.groups.flatMap((g) =>
-    g.rules.map((r) => ({ where: `rule ${g.name}/${r.alert ?? r.record}`, expr: String(r.expr) })),
+    g.rules.map((r) => ({
+      where: `rule ${g.name}/${r.alert ?? r.record}`,
+      expr: String(r.expr),
+      printsLabels: [
+        ...Object.values(r.annotations ?? {})
+          .join(' ')
+          .matchAll(/\$labels\.([a-zA-Z_]\w*)/g),
+      ].map((m) => m[1] as string),
+    })),
   );
 }
 
@@ -160,6 +175,26 @@ describe('rules and dashboards of the rendered chart', () => {
         }
       }
     }
+    expect(missing).toEqual([]);
+  });
+
+  it('alerts print only labels their result keeps', () => {
+    const missing: string[] = [];
+    for (const q of queries.filter((x) => x.printsLabels)) {
+      const refs = promqlReferences(q.expr);
+      for (const label of q.printsLabels ?? []) {
+        // An aggregation keeps only its by-labels; otherwise every selected series must have it.
+        const aggregated = /\b(sum|max|min|avg|count)\b/.test(q.expr) && refs.groupingLabels.size > 0;
+        const kept = aggregated
+          ? refs.groupingLabels.has(label)
+          : refs.metrics.every((m) => {
+              const series = exported.get(m);
+              return series !== undefined && labelsOnceScraped(series).has(label);
+            });
+        if (!kept) missing.push(`${q.where} prints $labels.${label}, which its result does not have`);
+      }
+    }
+    expect(queries.some((q) => (q.printsLabels ?? []).length > 0)).toBe(true);
     expect(missing).toEqual([]);
   });
 
