@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
 // One project per workspace so `vitest run --project sdk` runs a single component's tests.
-// The cluster tier (test/cluster) is a separate project: it needs the Go-built control plane.
+// The cluster tier (test/cluster/vitest.config.ts) is separate: it needs root and the Go-built control plane.
 export default defineConfig({
   test: {
     reporters: ['default', './test/summary-reporter.ts'],
@@ -11,7 +11,18 @@ export default defineConfig({
       { test: { name: 'directory-node', include: ['directory-node/src/**/*.test.ts'] } },
       { test: { name: 'operator', include: ['operator/src/**/*.test.ts'] } },
       { test: { name: 'tooling', include: ['test/chart/**/*.test.ts', 'test/bench/**/*.test.ts'] } },
-      { test: { name: 'integration', include: ['test/integration/**/*.test.ts'], testTimeout: 120_000 } },
+      // Real processes on loopback: after the unit projects, one file at a time, so fleets of processes
+      // do not compete for the two cores with each other and with unit tests.
+      {
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+        },
+      },
     ],
   },
 });
