@@ -1,8 +1,8 @@
 // The labels Prometheus puts on scraped series, as the Prometheus Operator configures it from the
 // chart's ServiceMonitor (operator) and PodMonitor (vault and directory pods): its standard target
 // labels plus the PodMonitor's relabelings, applied to the pod labels the operator really sets.
-import type { VaultFleet } from '@keyfleet/sdk/api/index';
-import { memberLabels } from '../../operator/src/specs/labels.ts';
+import { memberPod } from '../../operator/src/specs/member-pod.ts';
+import { testFleet } from '../../operator/src/specs/test-fleet.ts';
 import type { Exporter } from './exported-metrics.ts';
 import type { K8sObject } from './helm.ts';
 
@@ -65,16 +65,12 @@ function podMetaLabels(
   return meta;
 }
 
-// A member pod's labels as operator/src/specs builds them for a fleet "backups".
-const fleet = {
-  apiVersion: 'keyfleet.dev/v1alpha1',
-  kind: 'VaultFleet',
-  metadata: { name: 'backups', namespace: 'vaults' },
-};
-const vaultPodLabels = memberLabels(fleet as unknown as VaultFleet, 'member', 'dc1');
+/** A vault member pod as operator/src/specs builds it (fleet "backups", zone dc1). */
+export const vaultMemberPod = memberPod(testFleet(), { zone: 'dc1', clusterState: 'new' });
+const vaultPodLabels = vaultMemberPod.metadata?.labels ?? {};
 // The operator does not build directory pods yet; the chart's PodMonitor selects them by these
 // recommended labels, so they are what a directory pod must carry.
-const directoryPodLabels = {
+export const directoryPodLabels = {
   'app.kubernetes.io/name': 'directory-node',
   'app.kubernetes.io/instance': 'transparency',
   'app.kubernetes.io/part-of': 'keyfleet',
