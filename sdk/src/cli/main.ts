@@ -1,10 +1,19 @@
 #!/usr/bin/env node
-import { backupCommand } from './backup-command.ts';
 // keyfleet: the client CLI. Each command lives in its own file and is registered here.
+import { auditCommand } from './audit-command.ts';
+import { backupCommand } from './backup-command.ts';
 import { type Command, type CommandContext, parseArgv, UsageError } from './command.ts';
+import { historyCommand } from './history-command.ts';
+import { lookupCommand } from './lookup-command.ts';
 import { validateCommand } from './validate-command.ts';
 
-export const commands: readonly Command[] = [backupCommand, validateCommand];
+export const commands: readonly Command[] = [
+  backupCommand,
+  validateCommand,
+  lookupCommand,
+  historyCommand,
+  auditCommand,
+];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
