@@ -61,16 +61,17 @@ export interface JsonAnswer {
   readonly body: unknown;
 }
 
-/** POSTs a JSON (or raw string) body; never throws for an HTTP status. */
-export async function post(
+/** An HTTP request with a JSON (or raw) body; never throws for an HTTP status. */
+export async function send(
   url: string,
-  body: unknown,
+  method: string,
+  body: string | Uint8Array | undefined,
   headers: Record<string, string> = {},
 ): Promise<JsonAnswer> {
   const res = await fetch(url, {
-    method: 'POST',
+    method,
     headers: { 'content-type': 'application/json', ...headers },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
+    ...(body === undefined ? {} : { body }),
     signal: AbortSignal.timeout(20_000),
   });
   const text = await res.text();
@@ -79,6 +80,10 @@ export async function post(
     parsed = JSON.parse(text);
   } catch {}
   return { status: res.status, body: parsed };
+}
+
+export function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<JsonAnswer> {
+  return send(url, 'POST', typeof body === 'string' ? body : JSON.stringify(body), headers);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

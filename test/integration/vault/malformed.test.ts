@@ -14,7 +14,7 @@ import {
   RAFT_SNAPSHOT_PATH,
 } from '../../../vault-node/src/raft/transport/http-transport.ts';
 import { LocalFleet, type LocalMember } from '../../fleet/local-fleet.ts';
-import { backupClient, loginEvaluations, metric, running } from './fleet-probe.ts';
+import { backupClient, type JsonAnswer, loginEvaluations, metric, running, send } from './fleet-probe.ts';
 
 let fleet: LocalFleet;
 const witnessKey = crypto.getRandomValues(new Uint8Array(32));
@@ -28,33 +28,8 @@ afterAll(async () => {
   await fleet?.destroy();
 });
 
-interface Answer {
-  readonly status: number;
-  readonly body: unknown;
-}
-
-async function send(
-  url: string,
-  method: string,
-  body: string | Uint8Array | undefined,
-  headers = {},
-): Promise<Answer> {
-  const res = await fetch(url, {
-    method,
-    headers: { 'content-type': 'application/json', ...headers },
-    ...(body === undefined ? {} : { body }),
-    signal: AbortSignal.timeout(20_000),
-  });
-  const text = await res.text();
-  let parsed: unknown = null;
-  try {
-    parsed = JSON.parse(text);
-  } catch {}
-  return { status: res.status, body: parsed };
-}
-
 /** 4xx, and the body is exactly the error shape every surface promises. */
-function expectRefusal(a: Answer, what: string): void {
+function expectRefusal(a: JsonAnswer, what: string): void {
   expect(a.status, `${what} -> ${a.status} ${JSON.stringify(a.body)}`).toBeGreaterThanOrEqual(400);
   expect(a.status, `${what} -> ${a.status} ${JSON.stringify(a.body)}`).toBeLessThan(500);
   expect(a.body, what).toMatchObject({ error: { code: expect.any(String), message: expect.any(String) } });
