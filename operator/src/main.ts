@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { collectDefaultMetrics } from 'prom-client';
+import { vaultFleetController } from './controllers/vaultfleet/controller.ts';
 import { createLogger, type Level, type Logger, parseLevel } from './log.ts';
 import { createOperatorMetrics } from './metrics.ts';
 import { KubeClient } from './runtime/client.ts';
@@ -21,7 +22,7 @@ import { KubeConfigTransport } from './runtime/transport.ts';
  * The controllers this operator runs. The VaultFleet and KeyDirectory controllers
  * (operator/src/controllers/) add their registrations here.
  */
-export const controllerRegistry: ControllerRegistration[] = [];
+export const controllerRegistry: ControllerRegistration[] = [vaultFleetController];
 
 export interface OperatorConfig {
   kubeconfig?: string;

@@ -1,0 +1,182 @@
+// The VaultFleet controller end to end: the CRDs and crds/examples/vaultfleet.yaml applied, the
+// operator running as a process on the host (`node operator/src/main.ts --kubeconfig ...`), seven
+// vault-node members formed and certified by it; a backup key registered and recovered through a
+// member's client port with the members' certificates pinned; a deleted member pod coming back.
+// Prints the time from apply to seven ready members and the time to heal a deleted pod.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import { BackupClient, httpTransport } from '@keyfleet/sdk/backup/client';
+import { trustedMembersFromCertificates } from '@keyfleet/sdk/hsm/certificate';
+import { hexToBytes } from '@noble/hashes/utils.js';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { paths, repoRoot, stateDir } from '../src/config.ts';
+import {
+  ensureNamespace,
+  isReady,
+  Kube,
+  kubectl,
+  type Obj,
+  type PodObj,
+  until,
+  yamlDocs,
+} from './helpers.ts';
+
+const ns = 'vaults';
+const kube = new Kube();
+const fleetPath = `/apis/keyfleet.dev/v1alpha1/namespaces/${ns}/vaultfleets/backups`;
+const podsPath = `/api/v1/namespaces/${ns}/pods`;
+const figures: Record<string, number> = {};
+let operator: ChildProcess | undefined;
+let operatorLog = '';
+
+interface FleetObj extends Obj {
+  status?: {
+    readyMembers?: number;
+    leader?: string;
+    conditions?: { type: string; status: string; reason: string; message: string }[];
+    members?: { zone: string; pod?: string; ready?: boolean; hsmKeyId?: string }[];
+  };
+}
+
+const condition = (f: FleetObj | undefined, type: string) =>
+  f?.status?.conditions?.find((c) => c.type === type);
+
+async function fleetReady(): Promise<FleetObj | false> {
+  const f = await kube.getOrUndefined<FleetObj>(fleetPath);
+  return f?.status?.readyMembers === 7 && condition(f, 'QuorumHealthy')?.status === 'True' ? f : false;
+}
+
+async function memberPods(): Promise<PodObj[]> {
+  const list = await kube.list<PodObj>(`${podsPath}?labelSelector=app.kubernetes.io/instance%3Dbackups`);
+  return list.items;
+}
+
+function startOperator(): ChildProcess {
+  const logDir = join(stateDir, 'logs');
+  mkdirSync(logDir, { recursive: true });
+  operatorLog = join(logDir, 'operator-40-vaultfleet.log');
+  const log = openSync(operatorLog, 'a');
+  const child = spawn(
+    process.execPath,
+    [
+      join(repoRoot, 'operator/src/main.ts'),
+      '--kubeconfig',
+      paths.kubeconfig,
+      '--watch-namespaces',
+      ns,
+      '--leader-election-namespace',
+      ns,
+      '--metrics-address',
+      '127.0.0.1:0',
+      '--log-level',
+      'debug',
+    ],
+    { stdio: ['ignore', log, log] },
+  );
+  closeSync(log);
+  return child;
+}
+
+beforeAll(async () => {
+  // Only the VaultFleet CRD: this file tests its controller (10-crds checks every CRD of crds/).
+  const crd = join(repoRoot, 'crds/vaultfleets.keyfleet.dev.yaml');
+  const r = await kubectl('apply', '--server-side', '--force-conflicts', '-f', crd);
+  if (r.code !== 0) throw new Error(`applying ${crd}: ${r.stderr}`);
+  await until('the VaultFleet CRD served', () =>
+    kube.getOrUndefined('/apis/keyfleet.dev/v1alpha1/namespaces/default/vaultfleets'),
+  );
+  await ensureNamespace(kube, ns);
+  operator = startOperator();
+});
+
+afterAll(async () => {
+  // Delete the fleet while the operator runs (its finalizer cleans up), then stop the operator and
+  // remove the namespace with the retained claims.
+  await kube.delete(fleetPath).catch(() => false);
+  await until(
+    'the fleet deleted',
+    async () => (await kube.getOrUndefined(fleetPath)) === undefined,
+    60_000,
+  ).catch((e: Error) => process.stderr.write(`40-vaultfleet cleanup: ${e.message}\n`));
+  if (operator && operator.exitCode === null) {
+    const exited = new Promise((r) => operator?.once('exit', r));
+    operator.kill('SIGTERM');
+    await exited;
+  }
+  await kube.delete(`/api/v1/namespaces/${ns}`).catch(() => false);
+  process.stderr.write(`40-vaultfleet figures: ${JSON.stringify(figures)} (operator log ${operatorLog})\n`);
+}, 180_000);
+
+describe('VaultFleet controller on the local cluster', () => {
+  test('apply -> seven members Ready and QuorumHealthy', async () => {
+    const started = Date.now();
+    const [fleet] = yamlDocs(join(repoRoot, 'crds/examples/vaultfleet.yaml'));
+    const r = await kubectl('apply', '--server-side', '-f', join(repoRoot, 'crds/examples/vaultfleet.yaml'));
+    expect(r.code, r.stderr).toBe(0);
+    expect(fleet?.metadata.name).toBe('backups');
+    const ready = await until('seven ready members and QuorumHealthy', fleetReady, 170_000, 1000);
+    figures['applyToReadySeconds'] = (Date.now() - started) / 1000;
+    expect(ready.status?.members?.filter((m) => m.ready && m.hsmKeyId)).toHaveLength(7);
+    expect(condition(ready, 'Available')?.status).toBe('True');
+    const pods = await memberPods();
+    expect(pods.filter(isReady)).toHaveLength(7);
+  }, 180_000);
+
+  test('a client registers and recovers a backup key through a member', async () => {
+    const trust = await kube.get<Obj & { data: Record<string, string> }>(
+      `/api/v1/namespaces/${ns}/configmaps/backups-trust`,
+    );
+    const caPublicKey = hexToBytes(trust.data['manufacturer-ca.ed25519.pub'] as string);
+    const pods = (await memberPods()).filter(isReady);
+    // Each member serves its certificate on the peer port; the client pins the keys that chain to
+    // the fleet's CA (what the fleet attestation will carry).
+    const certificates = await Promise.all(
+      pods.map(async (p) => {
+        const res = await fetch(`http://${p.status?.podIP}:7000/v1/fleet/identity`, {
+          signal: AbortSignal.timeout(5000),
+        });
+        expect(res.status).toBe(200);
+        return new Uint8Array(await res.arrayBuffer());
+      }),
+    );
+    const fleetId = `${ns}/backups`;
+    const trustedMembers = trustedMembersFromCertificates(certificates, {
+      trustAnchors: [caPublicKey],
+      now: Math.floor(Date.now() / 1000),
+      fleet: fleetId,
+    });
+    expect(trustedMembers.size).toBe(7);
+    const client = new BackupClient({
+      fleetId,
+      trustedMembers,
+      transport: httpTransport(`http://${pods[0]?.status?.podIP}:8080`),
+    });
+    const key = crypto.getRandomValues(new Uint8Array(32));
+    await client.register('alice', 'correct horse battery staple', key);
+    const other = new BackupClient({
+      fleetId,
+      trustedMembers,
+      transport: httpTransport(`http://${pods[4]?.status?.podIP}:8080`),
+    });
+    expect(await other.recover('alice', 'correct horse battery staple')).toEqual(key);
+  }, 120_000);
+
+  test('a deleted member pod comes back Ready and the fleet is whole again', async () => {
+    const before = (await memberPods()).find((p) => p.metadata.name === 'backups-dc3');
+    expect(before).toBeDefined();
+    const started = Date.now();
+    await kube.delete(`${podsPath}/backups-dc3`);
+    await until(
+      'a new backups-dc3 pod Ready',
+      async () => {
+        const p = (await memberPods()).find((x) => x.metadata.name === 'backups-dc3');
+        return p !== undefined && p.metadata.uid !== before?.metadata.uid && isReady(p);
+      },
+      150_000,
+      500,
+    );
+    await until('seven ready members again', fleetReady, 60_000, 1000);
+    figures['healDeletedPodSeconds'] = (Date.now() - started) / 1000;
+  }, 240_000);
+});
