@@ -5,8 +5,9 @@
 
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
+import { ByteWriter } from '../bytes.ts';
 import { context, deriveKey } from '../hsm/aead.ts';
-import { ByteWriter, base64url } from '../hsm/bytes.ts';
+import { base64url } from '../hsm/bytes.ts';
 
 export const USER_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 

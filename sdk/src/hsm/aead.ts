@@ -5,7 +5,7 @@
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { ByteWriter } from './bytes.ts';
+import { ByteWriter } from '../bytes.ts';
 
 export const AEAD_KEY_BYTES = 32;
 export const AEAD_NONCE_BYTES = 24;

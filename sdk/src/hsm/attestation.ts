@@ -3,7 +3,8 @@
 // public key of the fleet secret). The fleet-deployment attestation carries these so a verifier
 // can tie the fleet's OPAQUE key to certified HSMs.
 
-import { ByteReader, ByteWriter, concatBytes, DecodeError } from './bytes.ts';
+import { ByteReader, ByteWriter, DecodeError } from '../bytes.ts';
+import { concatBytes } from './bytes.ts';
 import { FLEET_ID_PATTERN, MEMBER_ID_PATTERN, SLOT_PATTERN } from './ids.ts';
 import { Purpose, verifyWithPurpose } from './keys.ts';
 

@@ -3,7 +3,8 @@
 // {fleet, member, zone}; clients and members verify with the CA public keys they trust.
 
 import { sha256 } from '@noble/hashes/sha2.js';
-import { ByteReader, ByteWriter, concatBytes, ctEqual, DecodeError, utf8 } from './bytes.ts';
+import { ByteReader, ByteWriter, DecodeError } from '../bytes.ts';
+import { concatBytes, ctEqual, utf8 } from './bytes.ts';
 import { FLEET_ID_PATTERN, MEMBER_ID_PATTERN, ZONE_PATTERN } from './ids.ts';
 import { ed25519PublicKeyProblem, Purpose, verifyWithPurpose, x25519PublicKeyProblem } from './keys.ts';
 

@@ -19,7 +19,7 @@
 // current registration is another one.
 
 import { CREDENTIAL_NONCE_BYTES, OPAQUE_SIZES, USER_ID_PATTERN } from '@keyfleet/sdk/backup/crypto';
-import { ByteReader, ByteWriter, DecodeError } from '@keyfleet/sdk/hsm/bytes';
+import { ByteReader, ByteWriter, DecodeError } from '@keyfleet/sdk/bytes';
 import { SEALED_BACKUP_KEY_BYTES } from '../hsm/opaque-engine.ts';
 
 const VERSION = 1;

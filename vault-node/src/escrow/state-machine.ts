@@ -15,7 +15,8 @@ import {
   recordDigest,
   USER_ID_PATTERN,
 } from '@keyfleet/sdk/backup/crypto';
-import { ByteReader, ByteWriter, ctEqual, DecodeError } from '@keyfleet/sdk/hsm/bytes';
+import { ByteReader, ByteWriter, DecodeError } from '@keyfleet/sdk/bytes';
+import { ctEqual } from '@keyfleet/sdk/hsm/bytes';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { SEALED_BACKUP_KEY_BYTES } from '../hsm/opaque-engine.ts';
 import type { Entry, StateMachine } from '../raft/types.ts';

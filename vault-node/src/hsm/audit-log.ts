@@ -22,8 +22,9 @@
 
 import { closeSync, fsync, fsyncSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { ByteWriter } from '@keyfleet/sdk/bytes';
 import { context } from '@keyfleet/sdk/hsm/aead';
-import { ByteWriter, base64url, ctEqual, fromBase64url, toHex, utf8 } from '@keyfleet/sdk/hsm/bytes';
+import { base64url, ctEqual, fromBase64url, toHex, utf8 } from '@keyfleet/sdk/hsm/bytes';
 import { Purpose, verifyWithPurpose } from '@keyfleet/sdk/hsm/keys';
 import { sha256 } from '@noble/hashes/sha2.js';
 

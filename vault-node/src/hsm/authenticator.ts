@@ -4,7 +4,7 @@
 // and that member, and only while that certificate is valid. A process without a certified
 // identity cannot produce a message any member accepts.
 
-import { ByteWriter } from '@keyfleet/sdk/hsm/bytes';
+import { ByteWriter } from '@keyfleet/sdk/bytes';
 import { verifyCertificate } from '@keyfleet/sdk/hsm/certificate';
 import { Purpose, verifyWithPurpose } from '@keyfleet/sdk/hsm/keys';
 import type { Authenticator, MemberId } from '../raft/types.ts';

@@ -17,8 +17,9 @@
 // another recipient, does not open.
 
 import { diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { ByteReader, ByteWriter, DecodeError } from '@keyfleet/sdk/bytes';
 import { AEAD_NONCE_BYTES, aeadOpen, aeadSeal, context, deriveKey } from '@keyfleet/sdk/hsm/aead';
-import { ByteReader, ByteWriter, ctEqual, DecodeError } from '@keyfleet/sdk/hsm/bytes';
+import { ctEqual } from '@keyfleet/sdk/hsm/bytes';
 import { FLEET_ID_PATTERN, MEMBER_ID_PATTERN } from '@keyfleet/sdk/hsm/ids';
 import { Purpose, rawPublicKey, signWithPurpose, x25519PublicKeyObject } from '@keyfleet/sdk/hsm/keys';
 

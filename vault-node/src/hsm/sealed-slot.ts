@@ -9,9 +9,9 @@
 // the slot name and kind are, a file renamed or relabelled does not open either.
 
 import { readFileSync } from 'node:fs';
+import { ByteReader, ByteWriter, DecodeError } from '@keyfleet/sdk/bytes';
 import { AEAD_NONCE_BYTES, aeadOpen, aeadSeal, context, deriveKey } from '@keyfleet/sdk/hsm/aead';
 import { type SlotKind, slotKindCode, slotKindFromCode } from '@keyfleet/sdk/hsm/attestation';
-import { ByteReader, ByteWriter, DecodeError } from '@keyfleet/sdk/hsm/bytes';
 
 const MAGIC = new TextEncoder().encode('KFHS');
 const VERSION = 1;
