@@ -154,6 +154,19 @@ describe('helm template', () => {
     expect(kinds('customResources')).toContain('KeyDirectory');
   });
 
+  it('dashboards are ConfigMaps the Grafana sidecar picks up, one parsable dashboard each', () => {
+    const maps = (rendered['monitoring'] as K8sObject[]).filter((o) => o.kind === 'ConfigMap');
+    expect(maps).toHaveLength(5);
+    for (const map of maps) {
+      expect(map.metadata.labels?.['grafana_dashboard'], map.metadata.name).toBe('1');
+      const data = Object.entries((map as K8sObject & { data: Record<string, string> }).data);
+      expect(data).toHaveLength(1);
+      const [file, json] = data[0] as [string, string];
+      expect(file).toMatch(/\.json$/);
+      expect((JSON.parse(json) as { uid?: string }).uid, file).toBeTruthy();
+    }
+  });
+
   it.each(Object.keys(valueSets))(
     '%s: the Deployment passes only flags operator/src/main.ts accepts',
     (set) => {
