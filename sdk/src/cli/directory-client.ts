@@ -180,17 +180,20 @@ async function readLimited(
   }
   const chunks: Uint8Array[] = [];
   let total = 0;
+  const reader = res.body?.getReader();
   try {
-    for await (const chunk of res.body ?? []) {
-      total += chunk.length;
+    for (;;) {
+      const chunk = await reader?.read();
+      if (chunk === undefined || chunk.done) break;
+      total += chunk.value.length;
       if (total > maxBytes) {
-        await res.body?.cancel();
+        await reader?.cancel();
         throw new DirectoryVerificationError(
           'response',
           `${what}: the response is larger than the ${maxBytes} bytes allowed`,
         );
       }
-      chunks.push(chunk);
+      chunks.push(chunk.value);
     }
   } catch (e) {
     if (e instanceof DirectoryVerificationError) throw e;
