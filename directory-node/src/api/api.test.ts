@@ -4,12 +4,13 @@ import { join } from 'node:path';
 import { hexToBytes } from '@keyfleet/sdk/akd/bytes';
 import { decodeHistoryProof, decodeLookupProof } from '@keyfleet/sdk/akd/codec';
 import { keyHistoryVerify, lookupVerify } from '@keyfleet/sdk/akd/verify';
+import { verifyEpochHeadSignature } from '@keyfleet/sdk/directory/epoch-head';
+import type { EpochHeadJson } from '@keyfleet/sdk/directory/wire';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMetrics } from '../metrics.ts';
 import { FilesystemAuditStorage } from '../publisher/audit-storage.ts';
 import { buildEpoch } from '../publisher/epoch-builder.ts';
-import { type EpochHeadJson, verifyEpochHead } from '../publisher/epoch-head.ts';
 import { DirectoryHarness } from '../testing/directory-harness.ts';
 import { createApp } from './app.ts';
 import { changesRouter } from './changes.ts';
@@ -90,7 +91,7 @@ describe('directory HTTP API', () => {
     const headRes = await get('/v1/epochs/latest');
     const head = (await headRes.json()) as EpochHeadJson;
     expect(head.epoch).toBe(2);
-    verifyEpochHead(
+    verifyEpochHeadSignature(
       Buffer.from(head.head, 'base64url'),
       Buffer.from(head.signature, 'base64url'),
       hexToBytes(info.signingPublicKey),

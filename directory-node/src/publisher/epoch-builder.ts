@@ -6,12 +6,12 @@
 import { encodeSingleAppendOnlyProof } from '@keyfleet/sdk/akd/codec';
 import type { AzksElement } from '@keyfleet/sdk/akd/types';
 import { EMPTY_TREE_ROOT_HASH, freshAzksValue, STALE_AZKS_VALUE } from '@keyfleet/sdk/akd/whatsapp-v1';
+import { signEpochHead } from '@keyfleet/sdk/directory/epoch-head';
 import { equalBytes } from '@noble/curves/utils.js';
 import type { SigningKeys, VrfKeys } from '../keys.ts';
 import type { DirectoryStorage, EpochCommit, QueuedChange, ValueState } from '../storage/types.ts';
 import type { TreeHasher } from '../tree/hasher.ts';
 import { insertEpoch } from '../tree/insert.ts';
-import { signEpochHead } from './epoch-head.ts';
 import type { LabelDeriver, LabelRequest } from './labels.ts';
 
 export type DirectoryContext = {

@@ -1,7 +1,8 @@
 // Where a witness reads a directory from: signed epoch heads and audit blobs. The HTTP source
 // reads a directory reader's API with bounded response sizes and timeouts.
+
+import type { EpochHeadJson } from '@keyfleet/sdk/directory/wire';
 import { hexToBytes } from '@noble/hashes/utils.js';
-import type { EpochHeadJson } from '../publisher/epoch-head.ts';
 
 export type SignedHead = { readonly head: Uint8Array; readonly signature: Uint8Array };
 export type AuditBlob = {

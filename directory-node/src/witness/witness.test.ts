@@ -166,7 +166,7 @@ describe('Witness', () => {
           signature[0]! ^= 1;
           s.heads.set(2, { ...h, signature });
         },
-        /^epoch head 2: epoch head signature is invalid/,
+        /^epoch head 2: the epoch head signature does not verify/,
       ],
     ];
     for (const [name, tamper, expected] of cases) {

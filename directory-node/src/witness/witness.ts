@@ -6,11 +6,11 @@
 import { verifyConsecutiveAppendOnly } from '@keyfleet/sdk/akd/audit';
 import { decodeSingleAppendOnlyProof } from '@keyfleet/sdk/akd/codec';
 import { EMPTY_TREE_ROOT_HASH } from '@keyfleet/sdk/akd/whatsapp-v1';
+import { type EpochHead, verifyEpochHeadSignature } from '@keyfleet/sdk/directory/epoch-head';
 import { equalBytes } from '@noble/curves/utils.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import type { SigningKeys } from '../keys.ts';
 import type { DirectoryMetrics } from '../metrics.ts';
-import { type EpochHead, verifyEpochHead } from '../publisher/epoch-head.ts';
 import { CIPHERSUITE_ED25519_PROTOBUF, signCountersignature } from './countersignature.ts';
 import type { DirectorySource, SignedHead } from './source.ts';
 import type { NamespaceState, WitnessState } from './state.ts';
@@ -59,7 +59,7 @@ export class Witness {
   private checkHead(signed: SignedHead, epoch: number | undefined, at: number): EpochHead {
     let head: EpochHead;
     try {
-      head = verifyEpochHead(signed.head, signed.signature, this.o.publisherKey);
+      head = verifyEpochHeadSignature(signed.head, signed.signature, this.o.publisherKey);
     } catch (e) {
       throw new Refusal(at, `epoch head ${epoch ?? '(latest)'}: ${(e as Error).message}`);
     }
