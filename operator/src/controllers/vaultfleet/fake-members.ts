@@ -47,6 +47,8 @@ export class FakeMembers {
   learners: string[] = [];
   leader: string | null = null;
   readonly calls: string[] = [];
+  /** Membership changes the leader accepted, as `<kind> <member id>`. */
+  readonly changes: string[] = [];
   /** Zones whose admin port does not answer. */
   readonly down = new Set<string>();
 
@@ -60,7 +62,7 @@ export class FakeMembers {
       builtin.persistentVolumeClaim,
       namespace,
     ) as unknown as V1PersistentVolumeClaim[]) {
-      if (claim.status?.phase !== 'Bound') {
+      if (claim.status?.phase === undefined || claim.status.phase === 'Pending') {
         this.#api.modify(builtin.persistentVolumeClaim, namespace, claim.metadata?.name as string, {
           status: { phase: 'Bound' },
         });
@@ -175,12 +177,16 @@ export class FakeMembers {
         if (path === HttpPath.adminMembership) {
           const { kind, member } = body as { kind: string; member: string };
           if (m.memberId !== this.leader) throw new Error('421 not the leader');
+          this.changes.push(`${kind} ${member}`);
           if (kind === 'add-learner') this.learners = [...this.learners, member];
           if (kind === 'promote') {
             this.learners = this.learners.filter((x) => x !== member);
             this.voters = [...this.voters, member];
           }
-          if (kind === 'remove') this.voters = this.voters.filter((x) => x !== member);
+          if (kind === 'remove') {
+            this.voters = this.voters.filter((x) => x !== member);
+            this.learners = this.learners.filter((x) => x !== member);
+          }
           return { status: 'ok' } as T;
         }
         throw new Error(`fake member: ${method} ${path} is not modelled`);

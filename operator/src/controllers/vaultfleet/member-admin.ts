@@ -90,8 +90,10 @@ function role(text: string): RaftRole {
 export interface RaftObservation {
   readonly raft: RaftView | null;
   readonly reports: ReadonlyMap<string, MemberReport>;
-  /** Member id of the leader, for the admin calls that must go to it. */
+  /** Zone of the leader, whose pod the admin calls that must go to the leader are sent to. */
   readonly leaderZone: string | null;
+  /** Zone -> the member id the Raft group knows that zone's member by (voters and learners). */
+  readonly groupIds: ReadonlyMap<string, string>;
 }
 
 /**
@@ -115,7 +117,9 @@ export function raftObservation(
     .filter((a) => a.status?.role === 'leader')
     .sort((a, b) => (b.status?.term ?? 0) - (a.status?.term ?? 0));
   const leader = leaders[0];
-  if (leader === undefined || leader.status === null) return { raft: null, reports, leaderZone: null };
+  if (leader === undefined || leader.status === null) {
+    return { raft: null, reports, leaderZone: null, groupIds: new Map() };
+  }
   const st = leader.status;
   const zones = (ids: readonly string[]) => ids.map(zoneOfMember).filter((z): z is string => z !== undefined);
   for (const [memberId, p] of Object.entries(st.progress ?? {})) {
@@ -135,5 +139,10 @@ export function raftObservation(
         ? { kind: st.pendingChange.kind, zone: pendingZone }
         : null,
   };
-  return { raft, reports, leaderZone: leader.zone };
+  const groupIds = new Map<string, string>();
+  for (const id of [...st.membership.voters, ...st.membership.learners]) {
+    const zone = zoneOfMember(id);
+    if (zone !== undefined) groupIds.set(zone, id);
+  }
+  return { raft, reports, leaderZone: leader.zone, groupIds };
 }

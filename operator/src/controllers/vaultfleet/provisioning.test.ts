@@ -87,7 +87,13 @@ describe('fleet keys and member identity provisioning', () => {
     const { keys } = await ensureFleetKeys(testFleet(), memoryStore(), random);
     const m = member({ fleet: 'vaults/backups', member: 'backups-dc2', zone: 'dc2' });
     const now = new Date();
-    const cert = await provisionMemberIdentity(testFleet(), 'dc2', m.caller, keys, now);
+    const cert = await provisionMemberIdentity(
+      testFleet(),
+      { zone: 'dc2', memberId: 'backups-dc2' },
+      m.caller,
+      keys,
+      now,
+    );
     expect(m.installed).toEqual([Buffer.from(cert).toString('base64url')]);
     const verified = verifyCertificate(cert, {
       trustAnchors: [ed25519.getPublicKey(keys.manufacturerCaSeed)],
@@ -102,7 +108,13 @@ describe('fleet keys and member identity provisioning', () => {
     const { keys } = await ensureFleetKeys(testFleet(), memoryStore(), random);
     const impostor = member({ fleet: 'vaults/backups', member: 'backups-dc1', zone: 'dc1' });
     await expect(
-      provisionMemberIdentity(testFleet(), 'dc2', impostor.caller, keys, new Date()),
+      provisionMemberIdentity(
+        testFleet(),
+        { zone: 'dc2', memberId: 'backups-dc2' },
+        impostor.caller,
+        keys,
+        new Date(),
+      ),
     ).rejects.toThrow(/member/);
     expect(impostor.installed).toEqual([]);
   });

@@ -15,7 +15,7 @@ import type { V1ConfigMap, V1Secret } from '@kubernetes/client-node';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { equalBytes } from '@noble/curves/utils.js';
 import { fleetName, fleetNamespace } from '../../specs/labels.ts';
-import { fleetId, memberName } from '../../specs/names.ts';
+import { fleetId } from '../../specs/names.ts';
 import {
   manufacturerCaSecret,
   operatorAdminKeySecret,
@@ -89,17 +89,18 @@ export function fleetTrustBundle(fleet: VaultFleet, keys: FleetKeys): V1ConfigMa
 }
 
 /**
- * Certifies the HSM identity of the fleet's member in `zone` through `admin` (a caller to that
- * member). Returns the certificate installed. Throws when the member's request asks for another
- * subject: a member claiming to be someone else gets nothing signed.
+ * Certifies the HSM identity of the fleet's member `memberId` in `zone` through `admin` (a caller
+ * to that member). Returns the certificate installed. Throws when the member's request asks for
+ * another subject: a member claiming to be someone else gets nothing signed.
  */
 export async function provisionMemberIdentity(
   fleet: VaultFleet,
-  zone: string,
+  member: { readonly zone: string; readonly memberId: string },
   admin: AdminCaller,
   keys: FleetKeys,
   now: Date,
 ): Promise<Uint8Array> {
+  const { zone, memberId } = member;
   const { request } = await admin.call<{ request: string }>('GET', HttpPath.identityRequest);
   if (typeof request !== 'string' || !/^[A-Za-z0-9_-]{1,4096}$/.test(request)) {
     throw new Error(`member ${zone} answered the identity request without a base64url request`);
@@ -110,7 +111,7 @@ export async function provisionMemberIdentity(
     {
       expect: {
         fleet: fleetId(fleetNamespace(fleet), fleetName(fleet)),
-        member: memberName(fleetName(fleet), zone),
+        member: memberId,
         zone,
       },
       notBefore: seconds - CLOCK_SKEW_SECONDS,

@@ -10,6 +10,7 @@ import { Label } from '../../specs/labels.ts';
 import { testFleet } from '../../specs/test-fleet.ts';
 import { Env } from '../../specs/vault-contract.ts';
 import { FakeMembers } from './fake-members.ts';
+import { MEMBER_ID_ANNOTATION } from './member-identity.ts';
 import {
   FLEET_FINALIZER,
   type FleetCaches,
@@ -226,6 +227,29 @@ describe('VaultFleet reconcile', () => {
     const pod = t.api.object<Unstructured>(builtin.pod, NS, 'backups-dc3') as unknown as V1Pod;
     expect(pod.spec?.containers?.[0]?.env?.find((e) => e.name === Env.clusterState)?.value).toBe('existing');
     expect(t.events.some((e) => e.includes('RecreatingMember'))).toBe(true);
+  });
+
+  it('a member whose claim is lost leaves the group and rejoins empty under a new member id', async () => {
+    const t = setup();
+    await t.settle();
+    t.api.modify(builtin.persistentVolumeClaim, NS, 'backups-dc3-data', { status: { phase: 'Lost' } });
+    await t.settle(60);
+    const claim = t.api.object<Unstructured>(
+      builtin.persistentVolumeClaim,
+      NS,
+      'backups-dc3-data',
+    ) as unknown as V1PersistentVolumeClaim;
+    const id = claim.metadata?.annotations?.[MEMBER_ID_ANNOTATION] as string;
+    expect(id).toMatch(/^backups-dc3-[0-9a-f]{4}$/);
+    const pod = t.api.object<Unstructured>(builtin.pod, NS, 'backups-dc3') as unknown as V1Pod;
+    expect(pod.spec?.hostname).toBe(id);
+    expect(pod.spec?.containers?.[0]?.env?.find((e) => e.name === Env.memberId)?.value).toBe(id);
+    expect(pod.spec?.containers?.[0]?.env?.find((e) => e.name === Env.clusterState)?.value).toBe('existing');
+    // Removed first under the old id; the new id joins as a learner and is promoted.
+    expect(t.members.changes).toEqual(['remove backups-dc3', `add-learner ${id}`, `promote ${id}`]);
+    expect(t.members.voters).toContain(id);
+    expect(t.members.voters).not.toContain('backups-dc3');
+    expect(t.fleet()?.status?.readyMembers).toBe(7);
   });
 
   it('keeps the CA and admin key Secrets it finds instead of generating new ones', async () => {

@@ -41,6 +41,14 @@ import {
   raftObservation,
   readStatuses,
 } from './member-admin.ts';
+import {
+  claimMemberId,
+  freshMemberId,
+  memberZones,
+  podMemberId,
+  withClaimMemberId,
+  withPodMemberId,
+} from './member-identity.ts';
 import { type Operation, planStep } from './members-plan.ts';
 import { observeMembers } from './observe-members.ts';
 import type { FleetObservation } from './observed.ts';
@@ -158,6 +166,11 @@ function retainable(o: { metadata?: { labels?: Record<string, string> } }): bool
 
 function asUnstructured(o: unknown): Unstructured {
   return o as Unstructured;
+}
+
+/** Member ids chosen during one pass, before the caches hold the claims that record them. */
+interface PassIds {
+  readonly created: Map<string, string>;
 }
 
 export class FleetReconciler {
@@ -323,7 +336,7 @@ export class FleetReconciler {
       const z = o.metadata?.labels?.[Label.zone];
       if (z !== undefined) zones.add(z);
     }
-    const byMember = new Map([...zones].map((z) => [memberName(name, z), z]));
+    const byMember = memberZones(name, zones, pods, claims);
     const raft = raftObservation(answers, (id) => byMember.get(id));
     const members = observeMembers({
       specZones: fleet.spec.zones,
@@ -365,7 +378,8 @@ export class FleetReconciler {
         const url = pod === undefined ? undefined : podAdminUrl(pod);
         if (url === undefined) throw new Error(`member ${zone} has no pod IP`);
         const admin = this.#d.connect(url, keys.operatorAdminSeed);
-        await provisionMemberIdentity(fleet, zone, admin, keys, this.#d.now());
+        const memberId = (pod && podMemberId(pod)) ?? memberName(fleetName(fleet), zone);
+        await provisionMemberIdentity(fleet, { zone, memberId }, admin, keys, this.#d.now());
         return zone;
       }),
     );
@@ -411,7 +425,69 @@ export class FleetReconciler {
       );
     }
     const ops = planStep(fleet, step, { randomBytes: this.#d.randomBytes, options: this.#options() });
-    for (const op of ops) await this.#operate(fleet, op, raft, keys, signal);
+    const pass: PassIds = { created: new Map() };
+    for (const op of ops)
+      await this.#operate(fleet, this.#withMemberIds(fleet, step, op, raft, pass), raft, keys, signal);
+  }
+
+  /** The id the zone's member runs as: its pod's, else the one its claim records (member-identity.ts). */
+  #currentId(fleet: VaultFleet, zone: string, pass: PassIds): string {
+    const name = fleetName(fleet);
+    const created = pass.created.get(zone);
+    if (created !== undefined) return created;
+    const pod = this.#d.caches.pods(fleet).find((p) => p.metadata?.labels?.[Label.zone] === zone);
+    const running = pod === undefined ? undefined : podMemberId(pod);
+    if (running !== undefined) return running;
+    const claim = this.#d.caches.claims(fleet).find((c) => c.metadata?.labels?.[Label.zone] === zone);
+    return claim === undefined ? memberName(name, zone) : claimMemberId(claim, name, zone);
+  }
+
+  /** The operation with the member ids of member-identity.ts in place of the zone names. */
+  #withMemberIds(
+    fleet: VaultFleet,
+    step: RolloutStep,
+    op: Operation,
+    raft: RaftObservation,
+    pass: PassIds,
+  ): Operation {
+    const name = fleetName(fleet);
+    if (op.op === 'create-if-absent') {
+      const zone = (op.object as { metadata?: { labels?: Record<string, string> } }).metadata?.labels?.[
+        Label.zone
+      ];
+      if (zone === undefined) return op;
+      if (
+        op.object.kind === 'PersistentVolumeClaim' &&
+        step.kind === 'CreateMember' &&
+        step.clusterState === 'existing'
+      ) {
+        if (this.#cached(fleet, 'PersistentVolumeClaim', op.object.metadata?.name as string)) return op;
+        // A new volume after the fleet formed: a member id never used before (never a voter's old id).
+        const id = freshMemberId(name, zone, this.#d.randomBytes);
+        pass.created.set(zone, id);
+        return { ...op, object: withClaimMemberId(op.object as V1PersistentVolumeClaim, id) };
+      }
+      if (op.object.kind === 'Pod') {
+        const id = this.#currentId(fleet, zone, pass);
+        return id === memberName(name, zone)
+          ? op
+          : { ...op, object: withPodMemberId(op.object as V1Pod, id) };
+      }
+      return op;
+    }
+    if (op.op !== 'leader-admin') return op;
+    const inGroup = (zone: string) => raft.groupIds.get(zone) ?? this.#currentId(fleet, zone, pass);
+    switch (step.kind) {
+      case 'AddLearner':
+      case 'Promote':
+        return { ...op, body: { ...op.body, member: this.#currentId(fleet, step.zone, pass) } };
+      case 'RemoveMember':
+        return { ...op, body: { ...op.body, member: inGroup(step.zone) } };
+      case 'TransferLeadership':
+        return { ...op, body: { ...op.body, to: inGroup(step.to) } };
+      default:
+        return op;
+    }
   }
 
   async #operate(
