@@ -1,3 +1,4 @@
+import { DecodeError } from '@keyfleet/sdk/bytes';
 import { describe, expect, it } from 'vitest';
 import {
   applyConfChange,
@@ -6,7 +7,6 @@ import {
   encodeConfChange,
   quorum,
 } from './conf-change.ts';
-import { DecodeError } from './storage/bytes.ts';
 import type { ConfChange, Membership } from './types.ts';
 
 const m3: Membership = { voters: ['a', 'b', 'c'], learners: ['d'] };

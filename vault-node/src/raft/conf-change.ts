@@ -3,7 +3,8 @@
 // of the new ones share a member (Raft thesis §4.1); that is what lets a change take effect on
 // append without a joint configuration.
 
-import { ByteReader, ByteWriter, DecodeError, readMembership, writeMembership } from './storage/bytes.ts';
+import { ByteReader, ByteWriter, DecodeError } from '@keyfleet/sdk/bytes';
+import { readMemberId, readMembership, writeMembership } from './storage/bytes.ts';
 import type { ConfChange, MemberId, Membership } from './types.ts';
 
 const VERSION = 1;
@@ -14,7 +15,7 @@ export function encodeConfChange(cc: ConfChange): Uint8Array {
   return new ByteWriter(8 + cc.member.length)
     .u8(VERSION)
     .u8(KINDS.indexOf(cc.kind))
-    .string(cc.member)
+    .string16(cc.member)
     .finish();
 }
 
@@ -25,7 +26,7 @@ export function decodeConfChange(data: Uint8Array): ConfChange {
   const k = r.u8('conf change kind');
   const kind = KINDS[k];
   if (kind === undefined) throw new DecodeError(`unknown conf change kind ${k}`);
-  const member = r.memberId('conf change member');
+  const member = readMemberId(r, 'conf change member');
   r.end('conf change');
   return { kind, member };
 }

@@ -4,8 +4,9 @@
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ByteReader, ByteWriter, DecodeError } from '@keyfleet/sdk/bytes';
 import type { HardState } from '../types.ts';
-import { ByteReader, ByteWriter, DecodeError } from './bytes.ts';
+import { readMemberId } from './bytes.ts';
 import { crc32c } from './crc32c.ts';
 import { type FsyncObserver, writeFileAtomic } from './fsync.ts';
 
@@ -25,7 +26,7 @@ export class CorruptHardStateError extends Error {
 
 export function encodeHardState(hs: HardState): Uint8Array {
   const body = new ByteWriter(64).u64(hs.term).u8(hs.vote === null ? 0 : 1);
-  if (hs.vote !== null) body.string(hs.vote);
+  if (hs.vote !== null) body.string16(hs.vote);
   const b = body.u64(hs.commit).finish();
   return new ByteWriter(12 + b.length).raw(MAGIC).u32(crc32c(b)).raw(b).finish();
 }
@@ -42,7 +43,7 @@ export function decodeHardState(file: string, buf: Uint8Array): HardState {
     const term = r.u64('term');
     const hasVote = r.u8('vote flag');
     if (hasVote > 1) throw new DecodeError('bad vote flag');
-    const vote = hasVote ? r.memberId('vote') : null;
+    const vote = hasVote ? readMemberId(r, 'vote') : null;
     const commit = r.u64('commit');
     r.end('hard state');
     return { term, vote, commit };

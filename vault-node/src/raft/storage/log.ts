@@ -21,8 +21,9 @@
 
 import { open, readdir, readFile, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ByteReader, ByteWriter, DecodeError } from '@keyfleet/sdk/bytes';
 import type { Entry } from '../types.ts';
-import { ByteReader, ByteWriter, DecodeError, ENTRY_MIN_BYTES, readEntry, writeEntry } from './bytes.ts';
+import { ENTRY_MIN_BYTES, readEntry, writeEntry } from './bytes.ts';
 import { crc32c } from './crc32c.ts';
 import { type FsyncObserver, fsyncDir, timedSync } from './fsync.ts';
 
@@ -220,7 +221,7 @@ function parseSegment(path: string, buf: Uint8Array, isLast: boolean, replay: Re
       const r = new ByteReader(payload);
       const kind = r.u8('record kind');
       if (kind === KIND_ENTRIES) {
-        const n = r.count(MAX_FRAME_PAYLOAD, ENTRY_MIN_BYTES, 'entries');
+        const n = r.count('entries', MAX_FRAME_PAYLOAD, ENTRY_MIN_BYTES);
         const batch: Entry[] = [];
         for (let i = 0; i < n; i++) {
           const e = readEntry(r, MAX_ENTRY_DATA);

@@ -3,8 +3,9 @@
 
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ByteReader, ByteWriter, DecodeError } from '@keyfleet/sdk/bytes';
 import type { Snapshot } from '../types.ts';
-import { ByteReader, ByteWriter, DecodeError, readSnapshotMetadata, writeSnapshotMetadata } from './bytes.ts';
+import { readSnapshotMetadata, writeSnapshotMetadata } from './bytes.ts';
 import { crc32c } from './crc32c.ts';
 import { type FsyncObserver, fsyncDir, writeFileAtomic } from './fsync.ts';
 
@@ -32,7 +33,7 @@ export const snapshotFileName = (s: Snapshot) =>
 export function encodeSnapshotFile(s: Snapshot): Uint8Array {
   const body = new ByteWriter(64 + s.data.length);
   writeSnapshotMetadata(body, s.metadata);
-  body.bytes(s.data);
+  body.bytes32(s.data);
   const b = body.finish();
   const out = new ByteWriter(12 + b.length).raw(MAGIC).u32(crc32c(b)).raw(b);
   return out.finish();
@@ -49,7 +50,7 @@ export function decodeSnapshotFile(file: string, buf: Uint8Array): Snapshot {
   try {
     const r = new ByteReader(body);
     const metadata = readSnapshotMetadata(r);
-    const data = r.bytes(MAX_SNAPSHOT_BYTES, 'snapshot data');
+    const data = r.bytes32('snapshot data', MAX_SNAPSHOT_BYTES);
     r.end('snapshot');
     return { metadata, data };
   } catch (e) {

@@ -10,12 +10,11 @@
 // which is what stops a signed batch for one member being replayed at another. The decoder trusts
 // no length: each is bounded by a limit and by the bytes actually left.
 
+import { ByteReader, ByteWriter, DecodeError } from '@keyfleet/sdk/bytes';
 import {
-  ByteReader,
-  ByteWriter,
-  DecodeError,
   ENTRY_MIN_BYTES,
   readEntry,
+  readMemberId,
   readSnapshotMetadata,
   writeEntry,
   writeSnapshotMetadata,
@@ -112,7 +111,7 @@ export function encodeEnvelope(header: EnvelopeHeader, messages: readonly Messag
     64,
   );
   const w = new ByteWriter(size);
-  w.raw(MAGIC).u8(VERSION).u8(header.channel).string(header.from).string(header.to).u64(header.counter);
+  w.raw(MAGIC).u8(VERSION).u8(header.channel).string16(header.from).string16(header.to).u64(header.counter);
   w.u32(messages.length);
   for (const m of messages) {
     if (m.from !== header.from || m.to !== header.to) {
@@ -147,10 +146,10 @@ function writeMessage(w: ByteWriter, m: Message): void {
     w.u32(m.entries.length);
     for (const e of m.entries) writeEntry(w, e);
   }
-  if (m.context !== undefined) w.bytes(m.context);
+  if (m.context !== undefined) w.bytes32(m.context);
   if (m.snapshot !== undefined) {
     writeSnapshotMetadata(w, m.snapshot.metadata);
-    w.bytes(m.snapshot.data);
+    w.bytes32(m.snapshot.data);
   }
 }
 
@@ -169,7 +168,7 @@ export function decodeSignedBody(body: Uint8Array): SignedBody {
   const sigLen = r.u16('signature length');
   if (sigLen === 0 || sigLen > MAX_SIGNATURE_BYTES) throw new DecodeError(`signature length ${sigLen}`);
   const signature = r.raw(sigLen, 'signature');
-  const signed = body.subarray(r.pos);
+  const signed = body.subarray(r.offset);
   const e = new ByteReader(signed);
   const magic = e.raw(4, 'magic');
   if (!MAGIC.every((b, i) => magic[i] === b)) throw new DecodeError('not a keyfleet Raft envelope');
@@ -178,17 +177,16 @@ export function decodeSignedBody(body: Uint8Array): SignedBody {
   const channel = e.u8('channel');
   if (channel !== CHANNEL_MESSAGES && channel !== CHANNEL_SNAPSHOT)
     throw new DecodeError(`unknown channel ${channel}`);
-  const from = e.memberId('from');
-  const to = e.memberId('to');
+  const from = readMemberId(e, 'from');
+  const to = readMemberId(e, 'to');
   const counter = e.u64('counter');
-  return { signature, signed, header: { channel, from, to, counter }, messagesAt: e.pos };
+  return { signature, signed, header: { channel, from, to, counter }, messagesAt: e.offset };
 }
 
 /** Decodes the messages of an envelope whose signature has been verified. */
 export function decodeMessages(body: SignedBody, limits: CodecLimits = DEFAULT_LIMITS): Message[] {
-  const r = new ByteReader(body.signed);
-  r.pos = body.messagesAt;
-  const n = r.count(limits.maxMessages, MESSAGE_MIN_BYTES, 'messages');
+  const r = new ByteReader(body.signed.subarray(body.messagesAt));
+  const n = r.count('messages', limits.maxMessages, MESSAGE_MIN_BYTES);
   const out: Message[] = [];
   for (let i = 0; i < n; i++) out.push(readMessage(r, body.header, limits));
   r.end('envelope');
@@ -212,7 +210,7 @@ function readMessage(r: ByteReader, h: EnvelopeHeader, limits: CodecLimits): Mes
   if (flags & F_REJECT_HINT) m.rejectHint = r.u64('rejectHint');
   if (flags & F_HINT_TERM) m.hintTerm = r.u64('hintTerm');
   if (flags & F_ENTRIES) {
-    const count = r.count(limits.maxEntries, ENTRY_MIN_BYTES, 'entries');
+    const count = r.count('entries', limits.maxEntries, ENTRY_MIN_BYTES);
     const entries: Entry[] = [];
     for (let i = 0; i < count; i++) {
       const e = readEntry(r, limits.maxEntryBytes);
@@ -221,10 +219,10 @@ function readMessage(r: ByteReader, h: EnvelopeHeader, limits: CodecLimits): Mes
     }
     m.entries = entries;
   }
-  if (flags & F_CONTEXT) m.context = r.bytes(limits.maxContextBytes, 'context');
+  if (flags & F_CONTEXT) m.context = r.bytes32('context', limits.maxContextBytes);
   if (flags & F_SNAPSHOT) {
     const metadata = readSnapshotMetadata(r);
-    m.snapshot = { metadata, data: r.bytes(limits.maxSnapshotBytes, 'snapshot data') };
+    m.snapshot = { metadata, data: r.bytes32('snapshot data', limits.maxSnapshotBytes) };
   }
   if (flags & F_REJECT) m.reject = true;
   if (flags & F_REJECT_FALSE) m.reject = false;
