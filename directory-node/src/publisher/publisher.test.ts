@@ -69,6 +69,30 @@ describe('Publisher', () => {
     expect(await audit.get(ref!)).toEqual(record!.auditBlob);
   });
 
+  it('retries a failed audit blob copy before the next epoch', async () => {
+    const failing = new FilesystemAuditStorage(join(h.dir, 'audit'));
+    let fail = true;
+    const put = failing.put.bind(failing);
+    failing.put = async (...args) => {
+      if (fail) throw new Error('disk full');
+      return put(...args);
+    };
+    const p = new Publisher(h.storage, h.ctx, failing, new FileWriterLock(join(h.dir, 'lock2')), {
+      maxBatchSize: 3,
+      epochIntervalMs: 1,
+    });
+    await p.init();
+    await queue('a', '1', 'r1');
+    await expect(p.publishOnce()).rejects.toThrow('disk full');
+    expect((await h.storage.read((s) => s.latestEpoch()))?.epoch).toBe(1);
+    fail = false;
+    await queue('b', '1', 'r2');
+    await p.publishOnce();
+    expect(await audit.list(1)).toHaveLength(1);
+    expect(await audit.list(2)).toHaveLength(1);
+    await p.stop();
+  });
+
   // (A second process is refused the lock: test/integration/directory.)
   it('refuses to publish once it no longer holds the writer lock', async () => {
     await publisher.stop();

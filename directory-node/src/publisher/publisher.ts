@@ -29,6 +29,8 @@ export class Publisher {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private lastCut: number;
+  /** set when copying a committed blob to audit storage failed; retried before the next epoch */
+  private auditBehind = false;
 
   constructor(
     storage: DirectoryStorage,
@@ -72,6 +74,10 @@ export class Publisher {
   /** Cuts one epoch from up to maxBatchSize pending changes. Returns it, if one was published. */
   async publishOnce(): Promise<EpochRecord | undefined> {
     if (!this.lock.held()) throw new Error('not the directory writer (writer lock lost)');
+    if (this.auditBehind) {
+      await this.reconcileAuditStorage();
+      this.auditBehind = false;
+    }
     const started = performance.now();
     const pending = await this.storage.pending(this.options.maxBatchSize);
     this.lastCut = this.ctx.now();
@@ -85,7 +91,12 @@ export class Publisher {
     const { record } = built.commit;
     await this.storage.commitEpoch(built.commit);
     this.options.afterCommit?.(record);
-    await this.audit.put(record.epoch, record.previousRootHash, record.rootHash, record.auditBlob);
+    try {
+      await this.audit.put(record.epoch, record.previousRootHash, record.rootHash, record.auditBlob);
+    } catch (e) {
+      this.auditBehind = true;
+      throw e;
+    }
     const seconds = (performance.now() - started) / 1000;
     this.metrics?.epoch.set(record.epoch);
     this.metrics?.batchSize.observe(record.updates);
