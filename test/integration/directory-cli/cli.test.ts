@@ -1,6 +1,6 @@
-// `keyfleet lookup|history|audit` as child processes against a real directory-node
-// publisher (which also serves reads) on loopback: verified lookups, histories and audits of
-// the published epochs, and failures (exit 1, with the failing check) for wrong keys and for
+// `keyfleet lookup|history|audit` as child processes against real directory-node processes
+// on loopback (a publisher taking changes, a separate reader on its database answering the
+// CLI): verified lookups, histories and audits of the published epochs, and failures (exit 1, with the failing check) for wrong keys and for
 // a proxy that tampers with the directory's answers.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,7 +18,11 @@ const NS = 'it-directory-cli';
 
 let dir: string;
 let publisher: Child;
+let reader: Child;
+/** the publisher, where changes are posted */
 let url: string;
+/** a separate reader process on the same database, which the CLI asks */
+let readerUrl: string;
 let signingKey: string;
 let vrfKey: string;
 let latestEpoch: number;
@@ -67,7 +71,7 @@ async function tamperingProxy(
   tamper: (path: string, body: Record<string, unknown>) => void,
 ): Promise<string> {
   proxy = createServer(async (req, res) => {
-    const upstream = await fetch(`${url}${req.url}`);
+    const upstream = await fetch(`${readerUrl}${req.url}`);
     const text = await upstream.text();
     let body = text;
     if (upstream.ok) {
@@ -140,17 +144,39 @@ beforeAll(async () => {
   );
   await publish([['alice', 'alice-key-3']], 'three');
   latestEpoch = await epoch();
+  reader = await startChild(
+    MAIN,
+    [
+      '--mode',
+      'reader',
+      '--namespace',
+      NS,
+      '--listen',
+      '127.0.0.1:0',
+      '--data-dir',
+      join(dir, 'data'),
+      '--audit-dir',
+      join(dir, 'audit'),
+      '--vrf-key-file',
+      files.vrfKeyFile,
+      '--signing-public-key-file',
+      files.signingPublicKeyFile,
+    ],
+    {},
+  );
+  readerUrl = `http://127.0.0.1:${reader.port}`;
 }, 120_000);
 
 afterAll(async () => {
   await closeProxy();
+  if (reader) await stopChild(reader);
   if (publisher) await stopChild(publisher);
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('keyfleet lookup|history|audit against a directory-node publisher', () => {
+describe('keyfleet lookup|history|audit against directory-node publisher and reader processes', () => {
   it('lookup verifies the latest version of a key', async () => {
-    const r = await cli('lookup', '--url', url, '--user', 'alice', ...keys());
+    const r = await cli('lookup', '--url', readerUrl, '--user', 'alice', ...keys());
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.json).toMatchObject({ verified: true, username: 'alice', version: 3 });
@@ -170,18 +196,21 @@ describe('keyfleet lookup|history|audit against a directory-node publisher', () 
       }),
     );
     const r = await new Promise<{ code: number; out: string }>((resolve) =>
-      execFile(process.execPath, [CLI, 'lookup', '--url', url, '--user', 'bob', '--trust', trust], (e, out) =>
-        resolve({ code: e === null ? 0 : Number(e.code), out }),
+      execFile(
+        process.execPath,
+        [CLI, 'lookup', '--url', readerUrl, '--user', 'bob', '--trust', trust],
+        (e, out) => resolve({ code: e === null ? 0 : Number(e.code), out }),
       ),
     );
     expect(r.code).toBe(0);
     expect(r.out).toContain('VERIFIED lookup of "bob"');
-    expect(r.out).toContain(`version        1 (published at epoch 1)`);
+    expect(r.out).toMatch(/version {8}1 \(published at epoch [1-9]\d*\)/);
+    expect(r.out).toContain(`epoch          ${latestEpoch} (signed `);
     expect(r.out).toContain(`signing key    ${signingKey}`);
   });
 
   it('history verifies every version, newest first, and the most recent N', async () => {
-    const all = await cli('history', '--url', url, '--user', 'alice', ...keys());
+    const all = await cli('history', '--url', readerUrl, '--user', 'alice', ...keys());
     expect(all.code).toBe(0);
     const versions = all.json.versions as { version: number; publishedAtEpoch: number; value: string }[];
     expect(versions.map((v) => v.version)).toEqual([3, 2, 1]);
@@ -190,18 +219,37 @@ describe('keyfleet lookup|history|audit against a directory-node publisher', () 
       'alice-key-2',
       'alice-key-1',
     ]);
-    const recent = await cli('history', '--url', url, '--user', 'alice', '--most-recent', '2', ...keys());
+    const recent = await cli(
+      'history',
+      '--url',
+      readerUrl,
+      '--user',
+      'alice',
+      '--most-recent',
+      '2',
+      ...keys(),
+    );
     expect(recent.code).toBe(0);
     expect((recent.json.versions as unknown[]).length).toBe(2);
   });
 
   it('audit verifies every published epoch from the empty tree', async () => {
-    const r = await cli('audit', '--url', url, '--signing-key', signingKey, '--from', '0');
+    const r = await cli('audit', '--url', readerUrl, '--signing-key', signingKey, '--from', '0');
     expect(r.code).toBe(0);
     const epochs = r.json.epochs as { epoch: number; inserted: number }[];
     expect(epochs.map((e) => e.epoch)).toEqual(Array.from({ length: latestEpoch }, (_, i) => i + 1));
     expect(epochs[0]!.inserted).toBeGreaterThan(0);
-    const part = await cli('audit', '--url', url, '--signing-key', signingKey, '--from', '1', '--to', '2');
+    const part = await cli(
+      'audit',
+      '--url',
+      readerUrl,
+      '--signing-key',
+      signingKey,
+      '--from',
+      '1',
+      '--to',
+      '2',
+    );
     expect(part.code).toBe(0);
     expect((part.json.epochs as unknown[]).length).toBe(1);
   });
@@ -211,7 +259,7 @@ describe('keyfleet lookup|history|audit against a directory-node publisher', () 
     const wrongSigning = await cli(
       'lookup',
       '--url',
-      url,
+      readerUrl,
       '--user',
       'alice',
       '--signing-key',
@@ -225,7 +273,7 @@ describe('keyfleet lookup|history|audit against a directory-node publisher', () 
     const wrongVrf = await cli(
       'lookup',
       '--url',
-      url,
+      readerUrl,
       '--user',
       'alice',
       '--signing-key',
@@ -239,7 +287,7 @@ describe('keyfleet lookup|history|audit against a directory-node publisher', () 
     const wrongNamespace = await cli(
       'audit',
       '--url',
-      url,
+      readerUrl,
       '--signing-key',
       signingKey,
       '--namespace',
@@ -293,7 +341,7 @@ describe('keyfleet lookup|history|audit against a directory-node publisher', () 
     const r = await cli(
       'lookup',
       '--url',
-      url,
+      readerUrl,
       '--user',
       'alice',
       '--signing-key',
