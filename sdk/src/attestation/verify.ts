@@ -5,8 +5,13 @@ import { DEFAULT_LIMITS, decodeLookupProof } from '../akd/codec.ts';
 import { AkdError } from '../akd/errors.ts';
 import { lookupVerify } from '../akd/verify.ts';
 import { ctEqual } from '../hsm/bytes.ts';
-import { CertificateError, verifyCertificate } from '../hsm/certificate.ts';
-import { MAX_LOOKUP_PROOF_BYTES, type ValidationBundle } from './bundle.ts';
+import {
+  type Certificate,
+  CertificateError,
+  type VerifyCertificateOptions,
+  verifyCertificate,
+} from '../hsm/certificate.ts';
+import { decodeBundle, MAX_LOOKUP_PROOF_BYTES, type ValidationBundle } from './bundle.ts';
 import { diffFleetStatements } from './diff.ts';
 import {
   COUNTERSIGNATURE_PAYLOAD_TYPE,
@@ -139,6 +144,8 @@ export function verifyFleetBundle(
       ),
     (s) => `DSSE signature by trusted operator key ${s.keyid}`,
   );
+  // As DSSE asks: nothing of an unauthenticated payload is parsed or acted upon.
+  if (signature === undefined) return result(c, undefined, digestText, undefined, undefined);
   const statement = c.run(
     'statement',
     () => decodeStatement(envelopePayload(bundle.envelope)),
@@ -166,7 +173,7 @@ export function verifyFleetBundle(
       ) {
         fail('operatorSignature', "is not the envelope's operator signature");
       }
-      if (signature && p.operatorSignature !== Buffer.from(signature.signature).toString('base64')) {
+      if (p.operatorSignature !== Buffer.from(signature.signature).toString('base64')) {
         fail('operatorSignature', 'countersigns a signature other than the one that verified');
       }
       if (p.witnessedAtMs > options.now + options.maxClockSkewMs) {
@@ -206,7 +213,6 @@ export function verifyFleetBundle(
       },
       () => `created ${p.createdAt}, expires ${p.expiresAt}`,
     );
-    const epoch = verifyInclusion(c, bundle, trust, statement, digest);
     verifyMembers(c, trust, statement, nowSeconds);
     c.run(
       'fleet',
@@ -231,6 +237,7 @@ export function verifyFleetBundle(
         `${p.members.length} members in ${p.zones.length} zones, quorum ${p.quorum}, guess limit ${p.guessLimit}`,
     );
     const changes = verifyHistory(c, bundle, trust, options, statement, digestText);
+    const epoch = verifyInclusion(c, bundle, trust, statement, digest);
     return result(c, statement, digestText, epoch, changes);
   }
   return result(c, undefined, digestText, undefined, undefined);
@@ -296,12 +303,45 @@ function verifyInclusion(
           `the directory logs ${hex(proof.value).slice(0, 64)} under ${d.label}, not this envelope's digest`,
         );
       }
+      // The Merkle paths and VRF proofs cost milliseconds; they are checked only for a bundle
+      // that passed everything else, so a forged bundle cannot make a client do that work.
+      if (c.reasons.length > 0) {
+        fail('lookup proof', 'not verified, because the checks above failed');
+      }
       const label = new TextEncoder().encode(d.label);
       lookupVerify(trust.directory.vrfPublicKey, head.rootHash, BigInt(head.epoch), label, proof);
       return head.epoch;
     },
     (epoch) => `envelope digest logged under ${d.label} (lookup proof at signed epoch ${epoch})`,
   );
+}
+
+// verifyCertificate is pure, and its key checks cost a millisecond or more per certificate: a
+// client re-verifying the same fleet (or a test re-verifying one bundle) reuses the outcome for
+// exactly the same certificate, anchors, subject and second.
+const certificateOutcomes = new Map<string, Certificate | CertificateError>();
+const CERTIFICATE_OUTCOMES_MAX = 256;
+
+function verifyCertificateOnce(
+  bytes: Uint8Array,
+  o: VerifyCertificateOptions & { fleet: string; member: string },
+): Certificate {
+  const key = [hex(bytes), ...o.trustAnchors.map(hex), o.now, o.fleet, o.member].join(' ');
+  let outcome = certificateOutcomes.get(key);
+  if (outcome === undefined) {
+    try {
+      outcome = verifyCertificate(bytes, o);
+    } catch (e) {
+      if (!(e instanceof CertificateError)) throw e;
+      outcome = e;
+    }
+    if (certificateOutcomes.size >= CERTIFICATE_OUTCOMES_MAX) {
+      certificateOutcomes.delete(certificateOutcomes.keys().next().value as string);
+    }
+    certificateOutcomes.set(key, outcome);
+  }
+  if (outcome instanceof CertificateError) throw outcome;
+  return outcome;
 }
 
 /** Each member's HSM certificate verifies against a trusted manufacturer CA for its subject. */
@@ -327,7 +367,7 @@ function verifyMembers(
       `member ${m.id}`,
       () => {
         const bytes = new Uint8Array(Buffer.from(m.hsmCertificate, 'base64url'));
-        const cert = verifyCertificate(bytes, {
+        const cert = verifyCertificateOnce(bytes, {
           trustAnchors: trust.manufacturerCaKeys,
           now: nowSeconds,
           fleet,
@@ -419,4 +459,20 @@ function verifyHistory(
   }
   const base = lastSeen ?? chained;
   return base ? diffFleetStatements(base, statement) : undefined;
+}
+
+/** Decodes bundle bytes (as fetched) and verifies them; a malformed bundle is a reason, not a throw. */
+export function verifyFleetBundleBytes(
+  bytes: Uint8Array,
+  trust: AttestationTrust,
+  options: VerifyFleetOptions,
+): FleetVerification {
+  let bundle: ValidationBundle;
+  try {
+    bundle = decodeBundle(bytes);
+  } catch (e) {
+    if (!(e instanceof AttestationError)) throw e;
+    return { valid: false, reasons: [`bundle: ${e.message}`], verified: [], notes: [] };
+  }
+  return verifyFleetBundle(bundle, trust, options);
 }

@@ -66,17 +66,15 @@ export class AttestationFixture {
   );
   private requests = 0;
 
-  get trust(): AttestationTrust {
-    return {
-      operatorKeys: [this.operator.publicKey],
-      witnessKeys: [this.witness.publicKey],
-      manufacturerCaKeys: [this.ca.publicKey],
-      directory: {
-        vrfPublicKey: vrfPublicKeyFromSecret(this.vrfSecret),
-        signingKey: ed25519.getPublicKey(this.directorySigningSecret),
-      },
-    };
-  }
+  readonly trust: AttestationTrust = {
+    operatorKeys: [this.operator.publicKey],
+    witnessKeys: [this.witness.publicKey],
+    manufacturerCaKeys: [this.ca.publicKey],
+    directory: {
+      vrfPublicKey: vrfPublicKeyFromSecret(this.vrfSecret),
+      signingKey: ed25519.getPublicKey(this.directorySigningSecret),
+    },
+  };
 
   /** Certificates for members `<name>-dc1..dcN`, HSM keys numbered from `keyBase`. */
   members(n: number, keyBase = 10): FleetStatementInput['members'] {
