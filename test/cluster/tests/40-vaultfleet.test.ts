@@ -28,6 +28,10 @@ const fleetPath = `/apis/keyfleet.dev/v1alpha1/namespaces/${ns}/vaultfleets/back
 const podsPath = `/api/v1/namespaces/${ns}/pods`;
 const figures: Record<string, number> = {};
 let operator: ChildProcess | undefined;
+/** What the client test escrowed, to recover again after a member is rebuilt. */
+let escrowed:
+  | { key: Uint8Array; trustedMembers: Map<string, Uint8Array>; caPublicKey: Uint8Array }
+  | undefined;
 let operatorLog = '';
 
 interface FleetObj extends Obj {
@@ -153,6 +157,7 @@ describe('VaultFleet controller on the local cluster', () => {
       transport: httpTransport(`http://${pods[0]?.status?.podIP}:8080`),
     });
     const key = crypto.getRandomValues(new Uint8Array(32));
+    escrowed = { key, trustedMembers, caPublicKey };
     await client.register('alice', 'correct horse battery staple', key);
     const other = new BackupClient({
       fleetId,
@@ -178,5 +183,45 @@ describe('VaultFleet controller on the local cluster', () => {
     );
     await until('seven ready members again', fleetReady, 60_000, 1000);
     figures['healDeletedPodSeconds'] = (Date.now() - started) / 1000;
+  }, 240_000);
+  test('a member whose claim is deleted rejoins empty under a new member id and catches up', async () => {
+    const started = Date.now();
+    await kube.delete(`/api/v1/namespaces/${ns}/persistentvolumeclaims/backups-dc5-data`);
+    const memberId = (p: PodObj | undefined) =>
+      (
+        (p?.spec as { containers?: { env?: { name: string; value?: string }[] }[] } | undefined)
+          ?.containers?.[0]?.env ?? []
+      ).find((e) => e.name === 'KEYFLEET_MEMBER_ID')?.value;
+    const rebuilt = await until(
+      'backups-dc5 Ready under a new member id',
+      async () => {
+        const p = (await memberPods()).find((x) => x.metadata.name === 'backups-dc5');
+        const id = memberId(p);
+        return p !== undefined && isReady(p) && id !== undefined && id !== 'backups-dc5'
+          ? { pod: p, id }
+          : false;
+      },
+      170_000,
+      1000,
+    );
+    await until('seven ready members again', fleetReady, 60_000, 1000);
+    figures['rebuildLostClaimSeconds'] = (Date.now() - started) / 1000;
+    // The rebuilt member holds the record escrowed before it lost its volume (from a snapshot or
+    // the log), and answers with its new certified identity.
+    const res = await fetch(`http://${rebuilt.pod.status?.podIP}:7000/v1/fleet/identity`, {
+      signal: AbortSignal.timeout(5000),
+    });
+    const trusted = trustedMembersFromCertificates([new Uint8Array(await res.arrayBuffer())], {
+      trustAnchors: [escrowed?.caPublicKey as Uint8Array],
+      now: Math.floor(Date.now() / 1000),
+      fleet: `${ns}/backups`,
+    });
+    expect([...trusted.keys()]).toEqual([rebuilt.id]);
+    const client = new BackupClient({
+      fleetId: `${ns}/backups`,
+      trustedMembers: new Map([...(escrowed?.trustedMembers ?? []), ...trusted]),
+      transport: httpTransport(`http://${rebuilt.pod.status?.podIP}:8080`),
+    });
+    expect(await client.recover('alice', 'correct horse battery staple')).toEqual(escrowed?.key);
   }, 240_000);
 });
