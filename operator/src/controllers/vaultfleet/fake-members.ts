@@ -189,6 +189,13 @@ export class FakeMembers {
           }
           return { status: 'ok' } as T;
         }
+        if (path === HttpPath.adminTransferLeadership) {
+          if (m.memberId !== this.leader) throw new Error('421 not the leader');
+          const { to } = body as { to: string };
+          this.changes.push(`transfer ${to}`);
+          this.leader = to;
+          return { status: 'ok', leader: to } as T;
+        }
         throw new Error(`fake member: ${method} ${path} is not modelled`);
       },
     };

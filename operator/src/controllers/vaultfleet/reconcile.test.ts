@@ -252,6 +252,40 @@ describe('VaultFleet reconcile', () => {
     expect(t.fleet()?.status?.readyMembers).toBe(7);
   });
 
+  it('an image change rolls one member at a time, the leader last after handing over leadership', async () => {
+    const t = setup();
+    await t.settle();
+    t.api.modify(vaultFleetType, NS, 'backups', { spec: { image: 'ghcr.io/keyfleet/vault-node:0.1.1' } });
+    const steps: string[] = [];
+    for (let i = 0; i < 80; i++) {
+      const outcome = await t.pass();
+      const s = outcome.step;
+      if (s?.kind === 'UpdateMember') steps.push(`update ${s.zone}`);
+      if (s?.kind === 'TransferLeadership') steps.push(`transfer ${s.from}->${s.to}`);
+      if (s?.reason === 'UpToDate') break;
+      // Never more than one member down at a time (maxUnavailable 1).
+      const pods = t.api.objects(builtin.pod, NS) as unknown as V1Pod[];
+      expect(pods.filter((p) => !p.status?.podIP).length + (7 - pods.length)).toBeLessThanOrEqual(1);
+      t.members.runPods(NS);
+    }
+    expect(steps).toEqual([
+      'update dc2',
+      'update dc3',
+      'update dc4',
+      'update dc5',
+      'update dc6',
+      'update dc7',
+      'transfer dc1->dc2',
+      'update dc1',
+    ]);
+    expect(t.members.changes).toEqual(['transfer backups-dc2']);
+    const images = (t.api.objects(builtin.pod, NS) as unknown as V1Pod[]).map(
+      (p) => p.spec?.containers?.[0]?.image,
+    );
+    expect(new Set(images)).toEqual(new Set(['ghcr.io/keyfleet/vault-node:0.1.1']));
+    expect(t.fleet()?.status).toMatchObject({ phase: 'Available', leader: 'dc2', readyMembers: 7 });
+  });
+
   it('keeps the CA and admin key Secrets it finds instead of generating new ones', async () => {
     const t = setup();
     await t.pass();
