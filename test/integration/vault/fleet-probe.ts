@@ -164,10 +164,23 @@ export function finishBody(
   };
 }
 
-/** Waits until a leader is elected among the running members and every running member is ready. */
+/**
+ * Waits until a leader is elected among the running members and every running member is ready;
+ * on timeout the error carries the members' exit codes and the end of their logs (the fleet's
+ * directory is removed after the tests).
+ */
 export async function settled(fleet: LocalFleet, timeoutMs = 60_000): Promise<LocalMember> {
-  await fleet.waitAllReady(timeoutMs, running(fleet));
-  return fleet.leader(timeoutMs);
+  try {
+    await fleet.waitAllReady(timeoutMs, running(fleet));
+    return await fleet.leader(timeoutMs);
+  } catch (e) {
+    const tails = fleet.members.map((m) => {
+      const log = existsSync(m.logFile) ? readFileSync(m.logFile, 'utf8').trimEnd().split('\n') : [];
+      const state = m.process ? `exit ${m.process.exitCode ?? 'running'}` : 'not started';
+      return `--- ${m.id} (${state})\n${log.slice(-8).join('\n')}`;
+    });
+    throw new Error(`${e instanceof Error ? e.message : String(e)}\n${tails.join('\n')}`);
+  }
 }
 
 /** Kills members with SIGKILL and starts them again from the same data dir (not waiting). */
