@@ -12,8 +12,8 @@ import {
   TrustInputError,
   vrfKey,
 } from '../directory/trust.ts';
-import { type VerifiedHead, verifySignedHead } from '../directory/verify.ts';
-import { parseEpochHeadJson } from '../directory/wire.ts';
+import { checkProofHead, type VerifiedHead, verifySignedHead } from '../directory/verify.ts';
+import { parseEpochHeadJson, type SignedEpochHead } from '../directory/wire.ts';
 import { type CommandContext, UsageError } from './command.ts';
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -261,4 +261,27 @@ export function userFlag(context: CommandContext): string {
     throw new UsageError(`--user must be well-formed Unicode of at most ${MAX_USERNAME_BYTES} UTF-8 bytes`);
   }
   return user;
+}
+
+/**
+ * How lookup and history start: the latest signed head, then the user's proof response from
+ * `path`, whose own signed head must verify and be no older than the latest (nor `minEpoch`).
+ */
+export async function fetchUserProof<T extends { readonly head: SignedEpochHead }>(
+  options: DirectoryOptions,
+  request: { path: string; maxBytes: number; parse: (raw: unknown, maxBytes: number) => T },
+  user: string,
+  minEpoch: number,
+): Promise<{ latest: VerifiedHead; head: VerifiedHead; response: T }> {
+  const latest = await fetchVerifiedHead(options, 'latest');
+  const raw = await getJson(options, request.path, request.maxBytes);
+  if (raw === undefined) {
+    throw new FetchError(
+      `the directory says it has no key for ${JSON.stringify(user)} (HTTP 404, not a proof)`,
+    );
+  }
+  const response = request.parse(raw, request.maxBytes);
+  const head = verifySignedHead(response.head, options.trust, "the proof's epoch head");
+  checkProofHead(latest, head, minEpoch);
+  return { latest, head, response };
 }

@@ -17,6 +17,18 @@ const NS = 'fixtures';
 const signingSecret = ed25519.utils.randomSecretKey();
 const signingKey = bytesToHex(ed25519.getPublicKey(signingSecret));
 const b64url = (b: Uint8Array) => Buffer.from(b).toString('base64url');
+/** The flags of a --json lookup or history of `user` at the test server. */
+const userArgs = (user: string, vrfKey: string) => [
+  '--url',
+  url,
+  '--user',
+  user,
+  '--signing-key',
+  signingKey,
+  '--vrf-key',
+  vrfKey,
+  '--json',
+];
 
 function head(
   epoch: number,
@@ -97,17 +109,7 @@ function serveLookup(index: number) {
   const response = { epoch: h, version: f.expected.version, proof: b64url(b64(f.proof)) };
   routes.set('/v1/epochs/latest', { body: h });
   routes.set(`/v1/lookup?username=${encodeURIComponent(f.username_utf8)}`, { body: response });
-  const args = [
-    '--url',
-    url,
-    '--user',
-    f.username_utf8,
-    '--signing-key',
-    signingKey,
-    '--vrf-key',
-    vrfKeyOf(f.directory),
-    '--json',
-  ];
+  const args = userArgs(f.username_utf8, vrfKeyOf(f.directory));
   return { f, h, response, args };
 }
 
@@ -322,17 +324,7 @@ describe('keyfleet history', () => {
     routes.set('/v1/epochs/latest', { body: h });
     routes.set(`/v1/history?${query}`, { body: response });
     const vrf = histories.directories.find((d) => d.name === f.directory)!.vrf_public_key;
-    const args = [
-      '--url',
-      url,
-      '--user',
-      f.username_utf8,
-      '--signing-key',
-      signingKey,
-      '--vrf-key',
-      vrf,
-      '--json',
-    ];
+    const args = userArgs(f.username_utf8, vrf);
     if (f.params.kind === 'most_recent') args.push('--most-recent', String(f.params.n));
     return { f, h, response, args };
   }
@@ -454,7 +446,7 @@ describe('keyfleet audit', () => {
     else expect(said).toMatch(reason);
   });
 
-  it('fails for a forked head, a head answering for another epoch and a rewritten latest head', async () => {
+  it('fails for a forked head, a head answering for another epoch, two heads for one epoch and a rewritten head', async () => {
     const s = serveAudit();
     routes.set('/v1/epochs/10', { body: head(10, roots[10]!, 'ef'.repeat(32)) });
     const fork = await run('audit', ...s.args);
@@ -467,12 +459,36 @@ describe('keyfleet audit', () => {
       'asked for epoch 4, the directory answered with the signed head of epoch 5',
     );
 
+    // the latest head names another root for epoch 20 than the audited head of epoch 20
     serveAudit();
-    routes.set('/v1/epochs/latest', { body: head(20, roots[20]!, roots[19], signingSecret, NS) });
+    routes.set('/v1/epochs/latest', { body: head(20, 'cd'.repeat(32), roots[19]) });
+    const equivocating = await run('audit', ...s.args);
+    expect(equivocating.code).toBe(1);
+    expect(`${equivocating.json.check}: ${equivocating.json.reason}`).toMatch(
+      /^epoch-head: the directory signed two different heads for epoch 20 .*equivocates/,
+    );
+
+    // the head of epoch 20 claims a root its audit blob does not end at
+    serveAudit();
     routes.set('/v1/epochs/20', { body: head(20, roots[19]!, roots[19]) });
-    const rewritten = await run('audit', ...s.args);
+    const rewritten = await run('audit', ...s.args, '--to', '20');
     expect(rewritten.code).toBe(1);
-    expect(`${rewritten.json.check}: ${rewritten.json.reason}`).toMatch(/epoch 20/);
+    expect(`${rewritten.json.check}: ${rewritten.json.reason}`).toMatch(
+      /^audit: the audit blob of epoch 20 is .*, expected 20\//,
+    );
+  });
+
+  it('prints each verified transition and a summary for people', async () => {
+    const { args } = serveAudit();
+    const r = await run('audit', ...args.filter((a) => a !== '--json'), '--from', '18');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(
+      `epoch 19: append-only from ${roots[18]!.slice(0, 16)}… to ${roots[19]!.slice(0, 16)}… verified`,
+    );
+    expect(r.out).toContain(
+      'VERIFIED append-only from epoch 18 to epoch 20 (2 transitions) in namespace "fixtures"',
+    );
+    expect(r.out).toContain(`root of epoch 20  ${roots[20]}`);
   });
 
   it('refuses a range beyond the latest epoch', async () => {

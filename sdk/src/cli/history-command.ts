@@ -3,19 +3,12 @@
 // value, that each older version was marked stale when the next was published, the past
 // markers, and that no future version exists. Prints every verified version, newest first.
 import { headJson, headLines, keysLines, valueJson, valueLines } from '../directory/report.ts';
-import {
-  checkProofHead,
-  historyParams,
-  verifyHistoryResponse,
-  verifySignedHead,
-} from '../directory/verify.ts';
+import { historyParams, verifyHistoryResponse } from '../directory/verify.ts';
 import { parseHistoryResponse } from '../directory/wire.ts';
 import { type Command, UsageError } from './command.ts';
 import {
   directoryOptions,
-  FetchError,
-  fetchVerifiedHead,
-  getJson,
+  fetchUserProof,
   integerFlag,
   RESPONSE_LIMITS,
   reportFailure,
@@ -45,17 +38,13 @@ export const historyCommand: Command = {
     const minEpoch = integerFlag(context, 'epoch', 1, Number.MAX_SAFE_INTEGER) ?? 0;
     const params = historyParams(mostRecent);
     try {
-      const latest = await fetchVerifiedHead(options, 'latest');
       const query = `username=${encodeURIComponent(user)}${mostRecent === undefined ? '' : `&mostRecent=${mostRecent}`}`;
-      const raw = await getJson(options, `v1/history?${query}`, RESPONSE_LIMITS.history);
-      if (raw === undefined) {
-        throw new FetchError(
-          `the directory says it has no key for ${JSON.stringify(user)} (HTTP 404, not a proof)`,
-        );
-      }
-      const response = parseHistoryResponse(raw, RESPONSE_LIMITS.history);
-      const head = verifySignedHead(response.head, options.trust, "the history's epoch head");
-      checkProofHead(latest, head, minEpoch);
+      const { head, response } = await fetchUserProof(
+        options,
+        { path: `v1/history?${query}`, maxBytes: RESPONSE_LIMITS.history, parse: parseHistoryResponse },
+        user,
+        minEpoch,
+      );
       const result = verifyHistoryResponse(options.trust, head, response, user, params);
       const scope = params.kind === 'complete' ? 'complete history' : `the ${params.n} most recent versions`;
       if (context.json) {

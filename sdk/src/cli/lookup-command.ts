@@ -3,14 +3,12 @@
 // head is not older than the latest one, and the akd lookup proof against that head's root
 // with the directory VRF key. Prints what was verified, or the check that failed (exit 1).
 import { headJson, headLines, keysLines, valueJson, valueLines } from '../directory/report.ts';
-import { checkProofHead, verifyLookupResponse, verifySignedHead } from '../directory/verify.ts';
+import { verifyLookupResponse } from '../directory/verify.ts';
 import { parseLookupResponse } from '../directory/wire.ts';
 import { type Command, UsageError } from './command.ts';
 import {
   directoryOptions,
-  FetchError,
-  fetchVerifiedHead,
-  getJson,
+  fetchUserProof,
   integerFlag,
   RESPONSE_LIMITS,
   reportFailure,
@@ -34,20 +32,16 @@ export const lookupCommand: Command = {
     const user = userFlag(context);
     const minEpoch = integerFlag(context, 'epoch', 1, Number.MAX_SAFE_INTEGER) ?? 0;
     try {
-      const latest = await fetchVerifiedHead(options, 'latest');
-      const raw = await getJson(
+      const { latest, head, response } = await fetchUserProof(
         options,
-        `v1/lookup?username=${encodeURIComponent(user)}`,
-        RESPONSE_LIMITS.lookup,
+        {
+          path: `v1/lookup?username=${encodeURIComponent(user)}`,
+          maxBytes: RESPONSE_LIMITS.lookup,
+          parse: parseLookupResponse,
+        },
+        user,
+        minEpoch,
       );
-      if (raw === undefined) {
-        throw new FetchError(
-          `the directory says it has no key for ${JSON.stringify(user)} (HTTP 404, not a proof)`,
-        );
-      }
-      const response = parseLookupResponse(raw, RESPONSE_LIMITS.lookup);
-      const head = verifySignedHead(response.head, options.trust, "the lookup's epoch head");
-      checkProofHead(latest, head, minEpoch);
       const result = verifyLookupResponse(options.trust, head, response, user);
       if (context.json) {
         context.out(

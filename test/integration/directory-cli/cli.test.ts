@@ -44,6 +44,9 @@ function cli(...args: string[]): Promise<Run> {
 }
 
 const keys = () => ['--signing-key', signingKey, '--vrf-key', vrfKey];
+/** A lookup of alice at the reader with the given keys. */
+const lookupWith = (signing: string, vrf: string) =>
+  cli('lookup', '--url', readerUrl, '--user', 'alice', '--signing-key', signing, '--vrf-key', vrf);
 
 async function post(username: string, value: string, requestId: string): Promise<void> {
   const res = await fetch(`${url}/v1/changes`, {
@@ -256,31 +259,11 @@ describe('keyfleet lookup|history|audit against directory-node publisher and rea
 
   it('fails with exit 1 and the reason for a wrong signing key or a wrong VRF key', async () => {
     const other = bytesToHex(vrfPublicKeyFromSecret(new Uint8Array(32).fill(7)));
-    const wrongSigning = await cli(
-      'lookup',
-      '--url',
-      readerUrl,
-      '--user',
-      'alice',
-      '--signing-key',
-      other,
-      '--vrf-key',
-      vrfKey,
-    );
+    const wrongSigning = await lookupWith(other, vrfKey);
     expect(wrongSigning.code).toBe(1);
     expect(wrongSigning.json).toMatchObject({ verified: false, check: 'epoch-head' });
     expect(wrongSigning.json.reason).toMatch(/signature does not verify/);
-    const wrongVrf = await cli(
-      'lookup',
-      '--url',
-      readerUrl,
-      '--user',
-      'alice',
-      '--signing-key',
-      signingKey,
-      '--vrf-key',
-      other,
-    );
+    const wrongVrf = await lookupWith(signingKey, other);
     expect(wrongVrf.code).toBe(1);
     expect(wrongVrf.json).toMatchObject({ verified: false, check: 'lookup' });
     expect(wrongVrf.json.reason).toMatch(/vrf/i);
