@@ -13,7 +13,7 @@ parentPort?.on('message', async (job: WorkerJob) => {
       job.requests.map((r) => ({ username: r.u, freshness: r.f === 1 ? 'fresh' : 'stale', version: r.v })),
     );
     const labels = new Uint8Array(derived.length * 32);
-    derived.forEach((l, i) => labels.set(l.labelVal, i * 32));
+    for (const [i, l] of derived.entries()) labels.set(l.labelVal, i * 32);
     reply = { id: job.id, labels };
   } catch (e) {
     reply = { id: job.id, error: (e as Error).message };
