@@ -6,6 +6,7 @@ import { type Command, type CommandContext, parseArgv, UsageError } from './comm
 import { historyCommand } from './history-command.ts';
 import { lookupCommand } from './lookup-command.ts';
 import { validateCommand } from './validate-command.ts';
+import { verifyFleetCommand } from './verify-fleet-command.ts';
 
 export const commands: readonly Command[] = [
   backupCommand,
@@ -13,6 +14,7 @@ export const commands: readonly Command[] = [
   lookupCommand,
   historyCommand,
   auditCommand,
+  verifyFleetCommand,
 ];
 
 function help(): string {
