@@ -15,11 +15,11 @@ import { waitFor } from '../../../operator/src/runtime/testing/wait.ts';
 import { KubeConfigTransport } from '../../../operator/src/runtime/transport.ts';
 import { missingBinaries, startTestApiServer, type TestApiServer } from './apiserver.ts';
 
-// Needs the real etcd and kube-apiserver; `npm test` builds them first (npm run build:cluster).
+// Needs the real etcd and kube-apiserver; `npm test` builds them first (npm run setup:test).
 // A missing binary fails this file with what to run, never a silent skip.
 const missing = missingBinaries();
 if (missing.length > 0) {
-  throw new Error(`${missing.join(', ')} not built: run test/cluster/build.sh (or npm run build:cluster)`);
+  throw new Error(`${missing.join(', ')} not built: run test/cluster/build.sh (or npm run setup:test)`);
 }
 
 const ns = 'kf-it';

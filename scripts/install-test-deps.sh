@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Debian packages the test tiers need on a fresh machine (idempotent, as root): the cluster tier's
+# (test/cluster/install-deps.sh), PostgreSQL for the directory's PostgreSQL backend tests, and
+# promtool (Debian's prometheus package) for the alert-rule tests. Nothing else is downloaded.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+bash "$here/../test/cluster/install-deps.sh"
+pkgs=()
+command -v promtool >/dev/null 2>&1 || pkgs+=(prometheus)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || pkgs+=(postgresql)
+if (( ${#pkgs[@]} )); then
+  echo "install-test-deps.sh: installing ${pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # policy-rc.d keeps Debian from starting the servers these packages ship (tests start their own).
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+  rm -f /usr/sbin/policy-rc.d
+else
+  echo "install-test-deps.sh: promtool and PostgreSQL present"
+fi
