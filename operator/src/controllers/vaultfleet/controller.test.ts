@@ -5,12 +5,11 @@ import { createOperatorMetrics } from '../../metrics.ts';
 import { KubeClient } from '../../runtime/client.ts';
 import { Manager } from '../../runtime/manager.ts';
 import { builtin, type KubeObject } from '../../runtime/resource.ts';
-import { FakeApiServer } from '../../runtime/testing/fake-apiserver.ts';
 import { waitFor } from '../../runtime/testing/wait.ts';
 import { testFleet } from '../../specs/test-fleet.ts';
 import { createVaultFleetController } from './controller.ts';
-import { FakeMembers } from './fake-members.ts';
-import { ownedKinds, vaultFleetType } from './reconcile.ts';
+import { FakeMembers, fleetApiServer } from './fake-members.ts';
+import { vaultFleetType } from './reconcile.ts';
 
 const NS = 'vaults';
 const stops: (() => Promise<void>)[] = [];
@@ -19,25 +18,7 @@ afterEach(async () => {
 });
 
 function start() {
-  const api = new FakeApiServer([
-    { type: vaultFleetType, statusSubresource: true },
-    builtin.pod,
-    builtin.persistentVolumeClaim,
-    builtin.secret,
-    builtin.configMap,
-    builtin.service,
-    builtin.event,
-    ownedKinds.serviceAccount,
-    ownedKinds.networkPolicy,
-    ownedKinds.podDisruptionBudget,
-    ownedKinds.node,
-  ]);
-  for (let i = 1; i <= 3; i++) {
-    api.seed(ownedKinds.node, {
-      metadata: { name: `node-dc${i}` },
-      status: { conditions: [{ type: 'Ready', status: 'True' }] },
-    } as KubeObject);
-  }
+  const api = fleetApiServer(['node-dc1', 'node-dc2', 'node-dc3']);
   const members = new FakeMembers(api);
   const manager = new Manager({
     client: new KubeClient(api),

@@ -17,11 +17,52 @@ import {
 } from '@keyfleet/sdk/hsm/keys';
 import type { V1ConfigMap, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { hexToBytes } from '@noble/hashes/utils.js';
-import { builtin } from '../../runtime/resource.ts';
-import type { FakeApiServer } from '../../runtime/testing/fake-apiserver.ts';
+import { builtin, type KubeObject } from '../../runtime/resource.ts';
+import { FakeApiServer } from '../../runtime/testing/fake-apiserver.ts';
 import { Label } from '../../specs/labels.ts';
 import { DataKey, Env, HttpPath } from '../../specs/vault-contract.ts';
 import type { AdminCaller, AdminConnector, AdminStatus } from './member-admin.ts';
+import { ownedKinds, vaultFleetType } from './reconcile.ts';
+
+/** What a member's HSM answers to GET identity/request: its keys, asking for `subject`, base64url. */
+export function signedCertificateRequest(
+  subject: { fleet: string; member: string; zone: string },
+  identitySeed: Uint8Array,
+  agreementSecret: Uint8Array,
+): string {
+  const identity = ed25519PrivateKey(identitySeed);
+  const request = {
+    subject,
+    identityPublicKey: rawPublicKey(identity),
+    agreementPublicKey: rawPublicKey(x25519PrivateKey(agreementSecret)),
+  };
+  const signature = signWithPurpose(identity, Purpose.certificateRequest, certificateRequestTbs(request));
+  return Buffer.from(encodeCertificateRequest(request, signature)).toString('base64url');
+}
+
+/** A fake API server serving every kind the VaultFleet controller reads or writes, with `nodes` Ready. */
+export function fleetApiServer(nodes: readonly string[]): FakeApiServer {
+  const api = new FakeApiServer([
+    { type: vaultFleetType, statusSubresource: true },
+    builtin.pod,
+    builtin.persistentVolumeClaim,
+    builtin.secret,
+    builtin.configMap,
+    builtin.service,
+    builtin.event,
+    ownedKinds.serviceAccount,
+    ownedKinds.networkPolicy,
+    ownedKinds.podDisruptionBudget,
+    ownedKinds.node,
+  ]);
+  for (const name of nodes) {
+    api.seed(ownedKinds.node, {
+      metadata: { name },
+      status: { conditions: [{ type: 'Ready', status: 'True' }] },
+    } as KubeObject);
+  }
+  return api;
+}
 
 interface Member {
   readonly ip: string;
@@ -145,20 +186,8 @@ export class FakeMembers {
         this.calls.push(`${method} ${path} ${m.zone}`);
         if (path === HttpPath.adminStatus) return this.#status(m) as T;
         if (path === HttpPath.identityRequest) {
-          const identity = ed25519PrivateKey(m.identitySeed);
-          const request = {
-            subject: { fleet: m.fleetId, member: m.memberId, zone: m.zone },
-            identityPublicKey: rawPublicKey(identity),
-            agreementPublicKey: rawPublicKey(x25519PrivateKey(m.agreementSecret)),
-          };
-          const signature = signWithPurpose(
-            identity,
-            Purpose.certificateRequest,
-            certificateRequestTbs(request),
-          );
-          return {
-            request: Buffer.from(encodeCertificateRequest(request, signature)).toString('base64url'),
-          } as T;
+          const subject = { fleet: m.fleetId, member: m.memberId, zone: m.zone };
+          return { request: signedCertificateRequest(subject, m.identitySeed, m.agreementSecret) } as T;
         }
         if (path === HttpPath.identityCertificate) {
           const bytes = new Uint8Array(

@@ -1,21 +1,11 @@
-import {
-  certificateRequestTbs,
-  encodeCertificateRequest,
-  verifyCertificate,
-} from '@keyfleet/sdk/hsm/certificate';
-import {
-  ed25519PrivateKey,
-  Purpose,
-  rawPublicKey,
-  signWithPurpose,
-  x25519PrivateKey,
-} from '@keyfleet/sdk/hsm/keys';
+import { verifyCertificate } from '@keyfleet/sdk/hsm/certificate';
 import type { V1Secret } from '@kubernetes/client-node';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { hexToBytes } from '@noble/hashes/utils.js';
 import { describe, expect, it } from 'vitest';
 import { testFleet } from '../../specs/test-fleet.ts';
 import { DataKey } from '../../specs/vault-contract.ts';
+import { signedCertificateRequest } from './fake-members.ts';
 import type { AdminCaller } from './member-admin.ts';
 import { ensureFleetKeys, fleetTrustBundle, provisionMemberIdentity, readKeySecret } from './provisioning.ts';
 
@@ -36,7 +26,7 @@ function memoryStore() {
 
 /** A member HSM that asks to be certified as `subject`. */
 function member(subject: { fleet: string; member: string; zone: string }) {
-  const identity = ed25519PrivateKey(random(32));
+  const identitySeed = random(32);
   const installed: string[] = [];
   const caller: AdminCaller = {
     call: async <T>(method: string, _path: string, body?: unknown): Promise<T> => {
@@ -44,13 +34,7 @@ function member(subject: { fleet: string; member: string; zone: string }) {
         installed.push((body as { certificate: string }).certificate);
         return { status: 'ok' } as T;
       }
-      const request = {
-        subject,
-        identityPublicKey: rawPublicKey(identity),
-        agreementPublicKey: rawPublicKey(x25519PrivateKey(random(32))),
-      };
-      const sig = signWithPurpose(identity, Purpose.certificateRequest, certificateRequestTbs(request));
-      return { request: Buffer.from(encodeCertificateRequest(request, sig)).toString('base64url') } as T;
+      return { request: signedCertificateRequest(subject, identitySeed, random(32)) } as T;
     },
   };
   return { caller, installed };

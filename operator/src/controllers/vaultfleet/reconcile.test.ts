@@ -5,11 +5,11 @@ import { silentLogger } from '../../log.ts';
 import { createOperatorMetrics } from '../../metrics.ts';
 import { KubeClient } from '../../runtime/client.ts';
 import { builtin, type KubeObject, type Unstructured } from '../../runtime/resource.ts';
-import { FakeApiServer } from '../../runtime/testing/fake-apiserver.ts';
+import type { FakeApiServer } from '../../runtime/testing/fake-apiserver.ts';
 import { Label } from '../../specs/labels.ts';
 import { testFleet } from '../../specs/test-fleet.ts';
 import { Env } from '../../specs/vault-contract.ts';
-import { FakeMembers } from './fake-members.ts';
+import { FakeMembers, fleetApiServer } from './fake-members.ts';
 import { MEMBER_ID_ANNOTATION } from './member-identity.ts';
 import {
   FLEET_FINALIZER,
@@ -44,25 +44,7 @@ function directCaches(api: FakeApiServer): FleetCaches {
 }
 
 function setup(spec: Partial<VaultFleet['spec']> = {}) {
-  const api = new FakeApiServer([
-    { type: vaultFleetType, statusSubresource: true },
-    builtin.pod,
-    builtin.persistentVolumeClaim,
-    builtin.secret,
-    builtin.configMap,
-    builtin.service,
-    builtin.event,
-    ownedKinds.serviceAccount,
-    ownedKinds.networkPolicy,
-    ownedKinds.podDisruptionBudget,
-    ownedKinds.node,
-  ]);
-  for (let i = 1; i <= 7; i++) {
-    api.seed(ownedKinds.node, {
-      metadata: { name: `node-dc${i}`, labels: { 'topology.kubernetes.io/zone': `dc${i}` } },
-      status: { conditions: [{ type: 'Ready', status: 'True' }] },
-    } as KubeObject);
-  }
+  const api = fleetApiServer(['dc1', 'dc2', 'dc3', 'dc4', 'dc5', 'dc6', 'dc7'].map((z) => `node-${z}`));
   const { uid: _uid, generation: _g, ...metadata } = testFleet(spec).metadata;
   api.seed(vaultFleetType, { ...testFleet(spec), metadata } as VaultFleet & KubeObject);
   const members = new FakeMembers(api);
