@@ -13,9 +13,12 @@ if (( ${#pkgs[@]} )); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   # policy-rc.d keeps Debian from starting the servers these packages ship (tests start their own).
-  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  own_policy=0
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=1
+  fi
   apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
-  rm -f /usr/sbin/policy-rc.d
+  (( own_policy )) && rm -f /usr/sbin/policy-rc.d
 else
   echo "install-test-deps.sh: promtool and PostgreSQL present"
 fi
