@@ -18,7 +18,7 @@ if (( ${#pkgs[@]} )); then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=1
   fi
   apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
-  (( own_policy )) && rm -f /usr/sbin/policy-rc.d
+  if (( own_policy )); then rm -f /usr/sbin/policy-rc.d; fi
 else
   echo "install-test-deps.sh: promtool and PostgreSQL present"
 fi
