@@ -491,6 +491,17 @@ describe('keyfleet audit', () => {
     expect(r.out).toContain(`root of epoch 20  ${roots[20]}`);
   });
 
+  it('says which epochs it verified before a failure', async () => {
+    const s = serveAudit();
+    s.blobs[20]![0]!.proof = flipBase64url(s.blobs[20]![0]!.proof);
+    const r = await run('audit', ...s.args.filter((a) => a !== '--json'), '--from', '17');
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('epoch 19: append-only');
+    expect(r.out).not.toContain('epoch 20: append-only');
+    expect(r.err).toContain('epochs 17..19 verified before the failure');
+    expect(r.err).toContain('NOT VERIFIED (audit): append-only proof for epoch 19 -> 20');
+  });
+
   it('refuses a range beyond the latest epoch', async () => {
     const s = serveAudit();
     const r = await run('audit', ...s.args, '--to', '21');
