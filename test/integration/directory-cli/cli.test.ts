@@ -103,21 +103,25 @@ function flip(field: string): string {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kf-it-dircli-'));
   const files = writeKeys(dir);
+  // both roles share the database, the audit directory and the VRF key
+  const common = [
+    '--namespace',
+    NS,
+    '--listen',
+    '127.0.0.1:0',
+    '--data-dir',
+    join(dir, 'data'),
+    '--audit-dir',
+    join(dir, 'audit'),
+    '--vrf-key-file',
+    files.vrfKeyFile,
+  ];
   publisher = await startChild(
     MAIN,
     [
       '--mode',
       'publisher',
-      '--namespace',
-      NS,
-      '--listen',
-      '127.0.0.1:0',
-      '--data-dir',
-      join(dir, 'data'),
-      '--audit-dir',
-      join(dir, 'audit'),
-      '--vrf-key-file',
-      files.vrfKeyFile,
+      ...common,
       '--signing-key-file',
       files.signingKeyFile,
       '--epoch-interval-ms',
@@ -149,22 +153,7 @@ beforeAll(async () => {
   latestEpoch = await epoch();
   reader = await startChild(
     MAIN,
-    [
-      '--mode',
-      'reader',
-      '--namespace',
-      NS,
-      '--listen',
-      '127.0.0.1:0',
-      '--data-dir',
-      join(dir, 'data'),
-      '--audit-dir',
-      join(dir, 'audit'),
-      '--vrf-key-file',
-      files.vrfKeyFile,
-      '--signing-public-key-file',
-      files.signingPublicKeyFile,
-    ],
+    ['--mode', 'reader', ...common, '--signing-public-key-file', files.signingPublicKeyFile],
     {},
   );
   readerUrl = `http://127.0.0.1:${reader.port}`;
