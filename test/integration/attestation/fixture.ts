@@ -3,6 +3,8 @@
 // temporary SQLite file) that logs envelope digests and serves lookup proofs the way
 // GET /v1/lookup does. Deterministic: fixed seeds and a fixed clock.
 
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { encodeLookupProof } from '@keyfleet/sdk/akd/codec';
 import {
   type AttestationTrust,
@@ -28,7 +30,12 @@ import {
 import { ed25519PrivateKey, Purpose, rawPublicKey, signWithPurpose } from '@keyfleet/sdk/hsm/keys';
 import { vrfPublicKeyFromSecret } from '@keyfleet/sdk/vrf/ecvrf';
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
+import { createApp } from '../../../directory-node/src/api/app.ts';
+import { changesRouter } from '../../../directory-node/src/api/changes.ts';
+import { readerRouter } from '../../../directory-node/src/api/reader.ts';
+import { createMetrics } from '../../../directory-node/src/metrics.ts';
 import { lookupProof } from '../../../directory-node/src/proofs/lookup.ts';
+import { FilesystemAuditStorage } from '../../../directory-node/src/publisher/audit-storage.ts';
 import { buildEpoch } from '../../../directory-node/src/publisher/epoch-builder.ts';
 import { epochHeadJson } from '../../../directory-node/src/publisher/epoch-head.ts';
 import { DirectoryHarness } from '../../../directory-node/src/testing/directory-harness.ts';
@@ -118,14 +125,42 @@ export class AttestationFixture {
       { requestId: `r${this.requests++}`, username: enc.encode(label), value },
       1e9,
     );
-    const built = await buildEpoch(
-      this.directory.storage,
-      this.directory.ctx,
-      await this.directory.storage.pending(1e9),
-    );
-    if (built.commit === undefined) throw new Error('nothing to publish');
-    await this.directory.storage.commitEpoch(built.commit);
+    await this.publishPending();
     return this.lookup(label);
+  }
+
+  /** Publishes the queued changes as one epoch (what the publisher's loop does on its timer). */
+  async publishPending(): Promise<void> {
+    const storage = this.directory.storage;
+    const built = await buildEpoch(storage, this.directory.ctx, await storage.pending(1e9));
+    if (built.commit === undefined) throw new Error('nothing to publish');
+    await storage.commitEpoch(built.commit);
+  }
+
+  /** The directory's real HTTP API (POST /v1/changes, GET /v1/lookup, ...) on loopback. */
+  async serve(): Promise<{ url: string; close: () => Promise<void> }> {
+    const app = createApp({
+      routers: [
+        changesRouter({ storage: this.directory.storage, maxQueueDepth: 1000 }),
+        readerRouter({
+          namespace: this.directory.ctx.namespace,
+          storage: this.directory.storage,
+          audit: new FilesystemAuditStorage(join(this.directory.dir, 'audit')),
+          hasher: this.directory.ctx.hasher,
+          vrf: this.directory.ctx.vrf,
+          signingPublicKey: this.directory.ctx.signing.publicKey,
+        }),
+      ],
+      registry: createMetrics().registry,
+      notReadyReason: () => undefined,
+      log: () => {},
+    });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      close: () => new Promise((r) => server.close(() => r())),
+    };
   }
 
   async lookup(label: string): Promise<DirectoryLookupJson> {
