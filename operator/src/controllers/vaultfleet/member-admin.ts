@@ -34,12 +34,23 @@ export interface AdminCaller {
 }
 
 /** Opens an AdminCaller to the member at `baseUrl`, signing with the operator admin key. */
-export type AdminConnector = (baseUrl: string, operatorAdminSeed: Uint8Array) => AdminCaller;
+export type AdminConnector = (
+  baseUrl: string,
+  operatorAdminSeed: Uint8Array,
+  o?: { timeoutMs?: number },
+) => AdminCaller;
 
+/** Status and identity calls answer at once; a member that does not is treated as down. */
 export const ADMIN_CALL_TIMEOUT_MS = 5_000;
+/**
+ * Membership changes answer once committed and a leadership transfer once the target leads: a few
+ * election timeouts at most. Past this the reconcile fails and retries, and the leader refuses a
+ * second change while one is pending.
+ */
+export const LEADER_CALL_TIMEOUT_MS = 20_000;
 
-export const connectVaultAdmin: AdminConnector = (baseUrl, seed) =>
-  new VaultAdminClient(baseUrl, seed, { timeoutMs: ADMIN_CALL_TIMEOUT_MS });
+export const connectVaultAdmin: AdminConnector = (baseUrl, seed, o = {}) =>
+  new VaultAdminClient(baseUrl, seed, { timeoutMs: o.timeoutMs ?? ADMIN_CALL_TIMEOUT_MS });
 
 /**
  * The member's admin URL by pod IP. The operator talks to pods directly rather than through DNS:

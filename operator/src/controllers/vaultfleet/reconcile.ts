@@ -36,6 +36,7 @@ import { DataKey } from '../../specs/vault-contract.ts';
 import { fleetObjects } from './fleet-objects.ts';
 import {
   type AdminConnector,
+  LEADER_CALL_TIMEOUT_MS,
   podAdminUrl,
   type RaftObservation,
   raftObservation,
@@ -542,7 +543,9 @@ export class FleetReconciler {
             `no reachable leader for ${op.path}: leader ${leaderZone ?? 'unknown'} has no pod IP`,
           );
         }
-        await this.#d.connect(url, keys.operatorAdminSeed).call('POST', op.path, op.body);
+        await this.#d
+          .connect(url, keys.operatorAdminSeed, { timeoutMs: LEADER_CALL_TIMEOUT_MS })
+          .call('POST', op.path, op.body);
         return;
       }
     }
