@@ -2,22 +2,20 @@
 // countersignature, the directory's lookup proof that logs the envelope digest under
 // `fleet/<namespace>/<name>` (exactly as GET /v1/lookup serves it) and, optionally, the previous
 // envelope so a client can see what changed. Strict decoding with size limits; FORMAT.md.
+
+import { DirectoryVerificationError } from '../directory/errors.ts';
+import { type LookupResponseJson, parseLookupResponse } from '../directory/wire.ts';
 import { canonicalJsonBytes, parseJsonBytes } from './canonical-json.ts';
 import { type DsseEnvelope, decodeEnvelope, MAX_COUNTERSIGNATURE_PAYLOAD_BYTES } from './dsse.ts';
-import { decodeEpochHeadJson, type EpochHeadJson } from './epoch-head.ts';
+import { AttestationError } from './errors.ts';
 import { MAX_STATEMENT_BYTES } from './statement.ts';
-import { base64urlBytes, integer, object } from './strict.ts';
+import { integer, object } from './strict.ts';
 
 export const MAX_BUNDLE_BYTES = 1024 * 1024;
 export const MAX_LOOKUP_PROOF_BYTES = 128 * 1024;
 
 /** The body of the directory's GET /v1/lookup?username=fleet/<ns>/<name>, verbatim. */
-export interface DirectoryLookupJson {
-  readonly epoch: EpochHeadJson;
-  readonly version: number;
-  /** base64url of the akd-encoded lookup proof */
-  readonly proof: string;
-}
+export type DirectoryLookupJson = LookupResponseJson;
 
 export interface DirectoryInclusion {
   /** The epoch at which the envelope digest was looked up (must equal the signed head's). */
@@ -41,15 +39,16 @@ export function encodeBundle(bundle: ValidationBundle): Uint8Array {
 function decodeInclusion(value: unknown): DirectoryInclusion {
   const f = 'directoryInclusion';
   const o = object(value, f, ['epoch', 'lookup']);
-  const l = object(o.lookup, `${f}.lookup`, ['epoch', 'version', 'proof']);
-  base64urlBytes(l.proof, `${f}.lookup.proof`, MAX_LOOKUP_PROOF_BYTES);
+  try {
+    // Shape and sizes as sdk/src/directory checks a served response; kept as served (JSON).
+    parseLookupResponse(o.lookup, MAX_LOOKUP_PROOF_BYTES);
+  } catch (e) {
+    if (e instanceof DirectoryVerificationError) throw new AttestationError(`${f}.lookup`, e.message);
+    throw e;
+  }
   return {
     epoch: integer(o.epoch, `${f}.epoch`, 1, Number.MAX_SAFE_INTEGER),
-    lookup: {
-      epoch: decodeEpochHeadJson(l.epoch, `${f}.lookup.epoch`),
-      version: integer(l.version, `${f}.lookup.version`, 1, Number.MAX_SAFE_INTEGER),
-      proof: l.proof as string,
-    },
+    lookup: o.lookup as DirectoryLookupJson,
   };
 }
 

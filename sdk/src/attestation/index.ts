@@ -4,7 +4,6 @@ export * from './bundle.ts';
 export * from './diff.ts';
 export * from './dsse.ts';
 export * from './ed25519.ts';
-export * from './epoch-head.ts';
 export * from './errors.ts';
 export * from './statement.ts';
 export * from './trust.ts';

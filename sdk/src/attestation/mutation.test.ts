@@ -94,10 +94,11 @@ describe('every single-byte mutation fails', () => {
   it('of the countersignature payload, signature and key id: the witness check', { timeout: 60_000 }, () => {
     const c = bundle.countersignature;
     expectAll(
-      eachByte(b64(c.payload), (m) => ({
-        ...bundle,
-        countersignature: { ...c, payload: Buffer.from(m).toString('base64') },
-      })),
+      eachByte(
+        b64(c.payload),
+        (m) => ({ ...bundle, countersignature: { ...c, payload: Buffer.from(m).toString('base64') } }),
+        [0x01],
+      ),
       'countersignature: witness signature: the signature by the trusted witness key does not verify',
     );
     expectAll(
@@ -180,30 +181,33 @@ describe('every single-byte mutation fails', () => {
     const signedBytes = new Uint8Array(Buffer.from(head.head, 'base64url'));
     expectAll(
       eachByte(signedBytes, (m) => withHead({ ...head, head: Buffer.from(m).toString('base64url') })),
-      'directory inclusion: epoch head: the epoch head is not signed by the trusted directory key',
+      'directory inclusion: epoch head: the epoch head signature does not verify with the directory signing key',
     );
     expectAll(
       eachByte(new Uint8Array(Buffer.from(head.signature, 'base64url')), (m) =>
         withHead({ ...head, signature: Buffer.from(m).toString('base64url') }),
       ),
-      'directory inclusion: epoch head: the epoch head is not signed by the trusted directory key',
+      'directory inclusion: epoch head: the epoch head signature does not verify with the directory signing key',
     );
     for (const field of ['rootHash', 'previousRootHash'] as const) {
       expectAll(
         eachByte(Buffer.from(head[field], 'hex'), (m) =>
           withHead({ ...head, [field]: Buffer.from(m).toString('hex') }),
         ),
-        `directory inclusion: epoch head.${field}: differs from the signed epoch head`,
+        `directory inclusion: epoch head: the served ${field} `,
       );
     }
-    expect(verify(withHead({ ...head, epoch: head.epoch + 1 })).reasons).toContain(
-      'directory inclusion: epoch head.epoch: differs from the signed epoch head',
+    expectAll(
+      [['epoch', withHead({ ...head, epoch: head.epoch + 1 })]],
+      'directory inclusion: epoch head: the served epoch ',
     );
-    expect(verify(withHead({ ...head, timestamp: head.timestamp - 1 })).reasons).toContain(
-      'directory inclusion: epoch head.timestamp: differs from the signed epoch head',
+    expectAll(
+      [['timestamp', withHead({ ...head, timestamp: head.timestamp - 1 })]],
+      'directory inclusion: epoch head: the served timestamp ',
     );
-    expect(verify(withHead({ ...head, namespace: 'vaults/keyz' })).reasons).toContain(
-      'directory inclusion: epoch head.namespace: differs from the signed epoch head',
+    expectAll(
+      [['namespace', withHead({ ...head, namespace: 'vaults/keyz' })]],
+      'directory inclusion: epoch head: the served namespace ',
     );
     expect(
       verify({ ...bundle, directoryInclusion: { ...inclusion, epoch: inclusion.epoch + 1 } }).reasons,

@@ -3,7 +3,9 @@
 // cannot run (e.g. no directory proof in the bundle) is a failure, never a skip.
 import { DEFAULT_LIMITS, decodeLookupProof } from '../akd/codec.ts';
 import { AkdError } from '../akd/errors.ts';
-import { lookupVerify } from '../akd/verify.ts';
+import { DirectoryVerificationError } from '../directory/errors.ts';
+import { verifyLookupResponse, verifySignedHead } from '../directory/verify.ts';
+import { parseLookupResponse } from '../directory/wire.ts';
 import { ctEqual } from '../hsm/bytes.ts';
 import {
   type Certificate,
@@ -24,7 +26,6 @@ import {
   type VerifiedSignature,
   verifyEnvelope,
 } from './dsse.ts';
-import { verifyEpochHead } from './epoch-head.ts';
 import { AttestationError } from './errors.ts';
 import {
   certificateFleetId,
@@ -87,7 +88,12 @@ class Checks {
       if (passed) this.verified.push(`${name}: ${passed(value)}`);
       return value;
     } catch (e) {
-      if (e instanceof AttestationError || e instanceof CertificateError || e instanceof AkdError) {
+      if (
+        e instanceof AttestationError ||
+        e instanceof CertificateError ||
+        e instanceof AkdError ||
+        e instanceof DirectoryVerificationError
+      ) {
         this.reasons.push(`${name}: ${e.message}`);
         return undefined;
       }
@@ -279,24 +285,20 @@ function verifyInclusion(
   return c.run(
     'directory inclusion',
     () => {
-      const head = verifyEpochHead(inclusion.lookup.epoch, trust.directory.signingKey, 'epoch head');
-      if (head.namespace !== `${d.namespace}/${d.name}`) {
-        fail(
-          'epoch head.namespace',
-          `${JSON.stringify(head.namespace)} is not the directory ${d.namespace}/${d.name}`,
-        );
-      }
+      const directory = {
+        vrfPublicKey: trust.directory.vrfPublicKey,
+        signingPublicKey: trust.directory.signingKey,
+        namespace: `${d.namespace}/${d.name}`,
+      };
+      const response = parseLookupResponse(inclusion.lookup, MAX_LOOKUP_PROOF_BYTES);
+      const head = verifySignedHead(response.head, directory);
       if (inclusion.epoch !== head.epoch)
         fail('epoch', `${inclusion.epoch} is not the signed head's epoch ${head.epoch}`);
-      const proofBytes = new Uint8Array(Buffer.from(inclusion.lookup.proof, 'base64url'));
-      const proof = decodeLookupProof(proofBytes, {
+      // The cheap comparison first: a proof for another value fails without the VRF checks.
+      const proof = decodeLookupProof(response.proof, {
         ...DEFAULT_LIMITS.lookup,
         maxBytes: MAX_LOOKUP_PROOF_BYTES,
       });
-      if (BigInt(inclusion.lookup.version) !== proof.version) {
-        fail('lookup.version', `${inclusion.lookup.version} is not the proof's version ${proof.version}`);
-      }
-      // The cheap comparison first: a proof for another value fails without the VRF checks.
       if (!ctEqual(proof.value, digest)) {
         fail(
           'value',
@@ -308,8 +310,7 @@ function verifyInclusion(
       if (c.reasons.length > 0) {
         fail('lookup proof', 'not verified, because the checks above failed');
       }
-      const label = new TextEncoder().encode(d.label);
-      lookupVerify(trust.directory.vrfPublicKey, head.rootHash, BigInt(head.epoch), label, proof);
+      verifyLookupResponse(directory, head, response, d.label);
       return head.epoch;
     },
     (epoch) => `envelope digest logged under ${d.label} (lookup proof at signed epoch ${epoch})`,
