@@ -56,6 +56,40 @@ async function memberPods(): Promise<PodObj[]> {
   return list.items;
 }
 
+const equal = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/**
+ * The members' identity keys, from the certificates they serve on the peer port: the client pins
+ * the keys that chain to the fleet's CA (what the fleet attestation will carry).
+ */
+async function trustedFrom(pods: PodObj[], caPublicKey: Uint8Array): Promise<Map<string, Uint8Array>> {
+  const certificates = await Promise.all(
+    pods.map(async (p) => {
+      const res = await fetch(`http://${p.status?.podIP}:7000/v1/fleet/identity`, {
+        signal: AbortSignal.timeout(5000),
+      });
+      if (res.status !== 200) throw new Error(`${p.metadata.name}: identity HTTP ${res.status}`);
+      return new Uint8Array(await res.arrayBuffer());
+    }),
+  );
+  return trustedMembersFromCertificates(certificates, {
+    trustAnchors: [caPublicKey],
+    now: Math.floor(Date.now() / 1000),
+    fleet: `${ns}/backups`,
+  });
+}
+
+/** Recovers the escrowed key through `target`, trusting the certificates `members` serve. */
+async function recoverThrough(target: PodObj, members: PodObj[]): Promise<boolean> {
+  if (!escrowed) throw new Error('nothing escrowed yet');
+  const client = new BackupClient({
+    fleetId: `${ns}/backups`,
+    trustedMembers: await trustedFrom(members, escrowed.caPublicKey),
+    transport: httpTransport(`http://${target.status?.podIP}:8080`, { timeoutMs: 10_000 }),
+  });
+  return equal(await client.recover('alice', 'correct horse battery staple'), escrowed.key);
+}
+
 function startOperator(): ChildProcess {
   const logDir = join(stateDir, 'logs');
   mkdirSync(logDir, { recursive: true });
@@ -119,7 +153,16 @@ describe('VaultFleet controller on the local cluster', () => {
     const r = await kubectl('apply', '--server-side', '-f', join(repoRoot, 'crds/examples/vaultfleet.yaml'));
     expect(r.code, r.stderr).toBe(0);
     expect(fleet?.metadata.name).toBe('backups');
-    const ready = await until('seven ready members and QuorumHealthy', fleetReady, 170_000, 1000);
+    // Each member's HSM key id comes from its own status answer: wait until every one has reported.
+    const ready = await until(
+      'seven ready, certified members and QuorumHealthy',
+      async () => {
+        const f = await fleetReady();
+        return f && f.status?.members?.filter((m) => m.ready && m.hsmKeyId).length === 7 ? f : false;
+      },
+      170_000,
+      1000,
+    );
     figures['applyToReadySeconds'] = (Date.now() - started) / 1000;
     expect(ready.status?.members?.filter((m) => m.ready && m.hsmKeyId)).toHaveLength(7);
     expect(condition(ready, 'Available')?.status).toBe('True');
@@ -133,23 +176,8 @@ describe('VaultFleet controller on the local cluster', () => {
     );
     const caPublicKey = hexToBytes(trust.data['manufacturer-ca.ed25519.pub'] as string);
     const pods = (await memberPods()).filter(isReady);
-    // Each member serves its certificate on the peer port; the client pins the keys that chain to
-    // the fleet's CA (what the fleet attestation will carry).
-    const certificates = await Promise.all(
-      pods.map(async (p) => {
-        const res = await fetch(`http://${p.status?.podIP}:7000/v1/fleet/identity`, {
-          signal: AbortSignal.timeout(5000),
-        });
-        expect(res.status).toBe(200);
-        return new Uint8Array(await res.arrayBuffer());
-      }),
-    );
     const fleetId = `${ns}/backups`;
-    const trustedMembers = trustedMembersFromCertificates(certificates, {
-      trustAnchors: [caPublicKey],
-      now: Math.floor(Date.now() / 1000),
-      fleet: fleetId,
-    });
+    const trustedMembers = await trustedFrom(pods, caPublicKey);
     expect(trustedMembers.size).toBe(7);
     const client = new BackupClient({
       fleetId,
@@ -223,5 +251,44 @@ describe('VaultFleet controller on the local cluster', () => {
       transport: httpTransport(`http://${rebuilt.pod.status?.podIP}:8080`),
     });
     expect(await client.recover('alice', 'correct horse battery staple')).toEqual(escrowed?.key);
+  }, 240_000);
+  test('an image change rolls the members one at a time and the key stays recoverable', async () => {
+    const image = 'ghcr.io/keyfleet/vault-node:0.1.1';
+    const before = await kube.get<FleetObj>(fleetPath);
+    const started = Date.now();
+    await kube.mergePatch(fleetPath, { spec: { image } });
+    let attempts = 0;
+    let failures = 0;
+    let maxUnready = 0;
+    const onNewImage = (p: PodObj) =>
+      (p.spec as { containers?: { image?: string }[] }).containers?.[0]?.image === image;
+    await until(
+      'every member on the new image and the fleet whole',
+      async () => {
+        const pods = await memberPods();
+        maxUnready = Math.max(maxUnready, 7 - pods.filter(isReady).length);
+        // Steady client load: one recovery per poll through a member that is ready right now.
+        const target = pods.filter(isReady)[attempts % 5];
+        if (target && escrowed) {
+          attempts++;
+          // Any error counts: a member stopping under the request, or its certificate unreadable.
+          const ok = await recoverThrough(target, pods.filter(isReady)).catch(() => false);
+          if (!ok) failures++;
+        }
+        return pods.length === 7 && pods.every(onNewImage) && (await fleetReady());
+      },
+      230_000,
+      1000,
+    );
+    figures['rolloutSeconds'] = (Date.now() - started) / 1000;
+    figures['rolloutRecoveries'] = attempts;
+    figures['rolloutFailedRecoveries'] = failures;
+    figures['rolloutMaxUnreadyMembers'] = maxUnready;
+    const after = await kube.get<FleetObj>(fleetPath);
+    const ready = (await memberPods()).filter(isReady);
+    expect(await recoverThrough(ready[6] as PodObj, ready)).toBe(true);
+    // The leader was updated last, after handing over: another member leads now.
+    expect(after.status?.leader).not.toBe(before.status?.leader);
+    expect(attempts).toBeGreaterThan(0);
   }, 240_000);
 });
