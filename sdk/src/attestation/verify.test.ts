@@ -1,7 +1,11 @@
 // verifyFleetBundle end to end on a real directory: a valid bundle verifies; expiry, rollback,
 // forks, untrusted keys and inconsistent fleets fail with the reason that names the check.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AttestationFixture, NOW } from '../../../test/integration/attestation/fixture.ts';
+import {
+  AttestationFixture,
+  hsmCertificateRequest,
+  NOW,
+} from '../../../test/integration/attestation/fixture.ts';
 import { signFleetStatement } from './attest.ts';
 import { decodeBundle, encodeBundle, type ValidationBundle } from './bundle.ts';
 import { ed25519Signer } from './ed25519.ts';
@@ -143,6 +147,31 @@ describe('verifyFleetBundle', () => {
       resign({ image: { ...base.predicate.image, digest: `sha256:${'cd'.repeat(32)}` } }),
       'digest: subject',
     );
+  });
+
+  it('refuses a last-seen bundle of another fleet, and member certificates that expired', async () => {
+    const other = await f.attest(
+      f.input({ fleet: { ...first.statement.predicate.fleet, uid: '11111111-2222-4333-8444-555555555555' } }),
+    );
+    expectReason(
+      verify(first.bundle, { previous: other.bundle }),
+      'rollback: fleet: the last seen bundle is for fleet',
+    );
+    const ca = f.ca;
+    const members = f.members(3).map((m, i) =>
+      i === 0
+        ? {
+            ...m,
+            certificate: ca.issue(hsmCertificateRequest(10, 'vaults/backups', m.id, m.zone), {
+              expect: { fleet: 'vaults/backups', member: m.id, zone: m.zone },
+              notBefore: NOW / 1000 - 7200,
+              notAfter: NOW / 1000 - 3600,
+            }),
+          }
+        : m,
+    );
+    const expired = await f.attest(f.input({ members }));
+    expectReason(verify(expired.bundle), 'member backups-dc1: expired at');
   });
 
   it('fails certificates from an untrusted manufacturer CA', () => {
