@@ -1,5 +1,6 @@
 // Strict readers for decoded JSON: exact key sets, typed values, patterns and bounds. Every
 // failure is an AttestationError naming the field, so a decoder never throws anything else.
+import { fromBase64url } from '../hsm/bytes.ts';
 import { AttestationError } from './errors.ts';
 
 export type Obj = Readonly<Record<string, unknown>>;
@@ -50,11 +51,9 @@ export const STD_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-
 
 /** Strict base64url without padding: the alphabet, and re-encoding gives the same text. */
 export function base64urlBytes(value: unknown, field: string, maxBytes: number): Uint8Array {
-  const s = string(value, field, BASE64URL, Math.ceil((maxBytes * 4) / 3));
-  const b = Buffer.from(s, 'base64url');
-  if (s.length % 4 === 1 || b.toString('base64url') !== s)
-    throw new AttestationError(field, 'is not canonical base64url');
-  return new Uint8Array(b);
+  const b = fromBase64url(string(value, field, BASE64URL, Math.ceil((maxBytes * 4) / 3)));
+  if (b === null) throw new AttestationError(field, 'is not canonical base64url');
+  return b.slice();
 }
 
 /** Strict standard base64 with padding (what DSSE uses): re-encoding gives the same text. */
