@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { type KeyfleetKind, loadCrd } from './crds.ts';
 import { invalidExamples, validExamples, validUpdateExamples } from './examples.ts';
 import { storageSchema } from './schema.ts';
-import { resourceValidator } from './validate.ts';
+import { defaultViolations, resourceValidator } from './validate.ts';
 
 const validators = {
   VaultFleet: resourceValidator(storageSchema(loadCrd('VaultFleet'))),
@@ -58,6 +58,30 @@ describe('crds/examples', () => {
         ).toBe(true);
       }
     }
+  });
+});
+
+describe('the CRDs themselves', () => {
+  it.each(['VaultFleet', 'KeyDirectory'] as const)(
+    '%s: every default satisfies its own CEL rules, as written',
+    (kind) => {
+      expect(defaultViolations(storageSchema(loadCrd(kind)))).toEqual([]);
+    },
+  );
+
+  it('catches a default that breaks its rule (the check can fail)', () => {
+    const schema = {
+      type: 'object' as const,
+      properties: {
+        storage: {
+          type: 'object' as const,
+          default: {},
+          properties: { type: { type: 'string' as const, default: 'embedded' } },
+          'x-kubernetes-validations': [{ rule: "self.type != 'postgres'", message: 'm' }],
+        },
+      },
+    };
+    expect(defaultViolations(schema).map((e) => e.field)).toEqual(['storage']);
   });
 });
 

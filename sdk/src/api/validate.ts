@@ -204,6 +204,29 @@ function evaluateRules(
   }
 }
 
+/**
+ * The API server refuses a CRD whose defaults break their own rules: it evaluates each node's CEL
+ * rules against that node's default exactly as written (nested defaults not applied). Returns
+ * the violations, so a test can hold the CRDs to it.
+ */
+export function defaultViolations(schema: StructuralSchema, path = ''): ValidationError[] {
+  const errors: ValidationError[] = [];
+  if (schema.default !== undefined) {
+    const transitionFree = {
+      ...schema,
+      'x-kubernetes-validations': (schema['x-kubernetes-validations'] ?? []).filter(
+        (r) => !/\boldSelf\b/.test(r.rule),
+      ),
+    };
+    evaluateRules(transitionFree, schema.default, undefined, path, errors);
+  }
+  for (const [name, property] of Object.entries(schema.properties ?? {})) {
+    errors.push(...defaultViolations(property, path ? `${path}.${name}` : name));
+  }
+  if (schema.items) errors.push(...defaultViolations(schema.items, `${path}[]`));
+  return errors;
+}
+
 export interface ResourceValidator {
   /** Validates a create (old absent) or an update; returns the defaulted object and all errors. */
   validate(
