@@ -13,6 +13,7 @@ import { LeaderElector, type Lease } from '../../../operator/src/runtime/leadere
 import { builtin, type ResourceType, type Unstructured } from '../../../operator/src/runtime/resource.ts';
 import { waitFor } from '../../../operator/src/runtime/testing/wait.ts';
 import { KubeConfigTransport } from '../../../operator/src/runtime/transport.ts';
+import { loadCrd } from '../../../sdk/src/api/crds.ts';
 import { missingBinaries, startTestApiServer, type TestApiServer } from './apiserver.ts';
 
 // Needs the real etcd and kube-apiserver; `npm test` builds them first (npm run setup:test).
@@ -255,9 +256,23 @@ describe('operator runtime against a real API server', () => {
     ) as OperatorConfig;
     const kc = new KubeConfig();
     kc.loadFromString(server.kubeconfig);
+    // The operator's controllers watch keyfleet.dev resources: install the project's CRDs first.
+    for (const kind of ['VaultFleet', 'KeyDirectory'] as const) {
+      const definition = loadCrd(kind);
+      await client.apply(crd, definition as unknown as Unstructured);
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const got = await client.get<Unstructured>(crd, undefined, definition.metadata.name);
+        const conds =
+          (got['status'] as { conditions?: { type: string; status: string }[] })?.conditions ?? [];
+        if (conds.some((c) => c.type === 'Established' && c.status === 'True')) break;
+        if (Date.now() > deadline) throw new Error(`${definition.metadata.name} not established`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
     const op = await startOperator(cfg, { kubeConfig: kc, logger: createLogger({ write: () => {} }) });
     try {
-      await waitFor('leading', () => op.manager.readiness().role === 'leader', 10_000);
+      await waitFor('leading and ready', () => op.manager.readiness().role === 'leader', 30_000);
       const res = await fetch(`http://127.0.0.1:${op.address.port}/readyz`);
       expect(res.status).toBe(200);
       expect(await res.json()).toMatchObject({ role: 'leader', leader: cfg.identity });
