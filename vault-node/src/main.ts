@@ -26,7 +26,16 @@ try {
   throw e;
 }
 
-const member = await VaultMember.start(config);
+let member: VaultMember;
+try {
+  member = await VaultMember.start(config);
+} catch (e) {
+  // One JSON line a person can act on (e.g. an HSM key file sealed for another member), no stack.
+  process.stderr.write(
+    `${JSON.stringify({ time: new Date().toISOString(), level: 'error', component: `vault/${config.memberId}`, msg: 'refusing to start', error: e instanceof Error ? e.message : String(e) })}\n`,
+  );
+  process.exit(1);
+}
 let stopping = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {
