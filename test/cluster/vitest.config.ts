@@ -8,6 +8,7 @@ export default defineConfig({
   root: resolve(import.meta.dirname, '../..'),
   test: {
     name: 'cluster',
+    reporters: ['default', './test/summary-reporter.ts'],
     include: ['test/cluster/tests/**/*.test.ts'],
     globalSetup: ['test/cluster/tests/global-setup.ts'],
     fileParallelism: false,
