@@ -10,7 +10,12 @@ export default defineConfig({
       { test: { name: 'vault-node', include: ['vault-node/src/**/*.test.ts'] } },
       { test: { name: 'directory-node', include: ['directory-node/src/**/*.test.ts'] } },
       { test: { name: 'operator', include: ['operator/src/**/*.test.ts'] } },
-      { test: { name: 'tooling', include: ['test/chart/**/*.test.ts', 'test/bench/**/*.test.ts'] } },
+      {
+        test: {
+          name: 'tooling',
+          include: ['test/chart/**/*.test.ts', 'test/bench/**/*.test.ts', 'test/cluster/src/**/*.test.ts'],
+        },
+      },
       // Real processes on loopback: after the unit projects, one file at a time, so fleets of processes
       // do not compete for the two cores with each other and with unit tests.
       {

@@ -4,7 +4,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { paths } from '../config.ts';
+import { paths, repoRoot, stateDir } from '../config.ts';
 import type { BindMount } from './volumes.ts';
 
 const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
@@ -16,10 +16,25 @@ function noteCreated(target: string): void {
   if (!existsSync(top)) appendFileSync(paths.createdDirs, `${target}\n`);
 }
 
+/**
+ * Pods share the host's file system, so a volume mounted over a directory that holds the checkout
+ * or the harness state (a checkout under /tmp and a pod with an emptyDir at /tmp) would hide the
+ * program, the prologue and every other volume's source. Such a mount is left out: the container
+ * then sees the host directory there, which is all a test's scratch space needs.
+ */
+export function shadowsHarness(target: string, roots: readonly string[] = [repoRoot, stateDir]): boolean {
+  const t = target.replace(/\/+$/, '') || '/';
+  return roots.some((r) => r === t || r.startsWith(t === '/' ? '/' : `${t}/`));
+}
+
 /** A shell prologue that mounts the volumes, sets the hostname and changes directory. */
 export function prologue(hostname: string, mounts: BindMount[], cwd: string): string {
   const lines = ['set -e', `hostname ${q(hostname)}`];
   for (const m of [...mounts].sort((a, b) => a.target.length - b.target.length)) {
+    if (shadowsHarness(m.target)) {
+      lines.push(`# ${m.target} not mounted: it would hide the checkout or the harness state`);
+      continue;
+    }
     const isFile = existsSync(m.source) && statSync(m.source).isFile();
     noteCreated(m.target);
     lines.push(
