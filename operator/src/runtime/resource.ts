@@ -2,30 +2,9 @@
 // shape every kind shares. Paths are built here once so the client, the fake API server and the
 // tests agree on them.
 
-export interface OwnerReference {
-  apiVersion: string;
-  kind: string;
-  name: string;
-  uid: string;
-  controller?: boolean;
-  blockOwnerDeletion?: boolean;
-}
+import type { ObjectMeta } from '@keyfleet/sdk/api/object-meta';
 
-export interface ObjectMeta {
-  name?: string;
-  generateName?: string;
-  namespace?: string;
-  uid?: string;
-  resourceVersion?: string;
-  generation?: number;
-  creationTimestamp?: string;
-  deletionTimestamp?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  ownerReferences?: OwnerReference[];
-  finalizers?: string[];
-  managedFields?: unknown[];
-}
+export type { ObjectMeta, OwnerReference } from '@keyfleet/sdk/api/object-meta';
 
 /**
  * What every object has. No index signature, so the generated API interfaces (VaultFleet,

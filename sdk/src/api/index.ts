@@ -1,5 +1,6 @@
 export { crdDirectory, crdFiles, type KeyfleetKind, loadCrd } from './crds.ts';
 export { type CrExample, invalidExamples, validExamples, validUpdateExamples } from './examples.ts';
+export type { ObjectMeta, OwnerReference } from './object-meta.ts';
 export type { CelRule, CustomResourceDefinition, StructuralSchema } from './schema.ts';
 export { storageSchema } from './schema.ts';
 export type * from './types.generated.ts';

@@ -75,28 +75,7 @@ function storageVersion(crd: CustomResourceDefinition): string {
   return version.name;
 }
 
-const objectMeta = `/** The parts of Kubernetes ObjectMeta that keyfleet reads and writes. */
-export interface ObjectMeta {
-  name?: string;
-  namespace?: string;
-  uid?: string;
-  generation?: number;
-  resourceVersion?: string;
-  creationTimestamp?: string;
-  deletionTimestamp?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  finalizers?: string[];
-  ownerReferences?: Array<{
-    apiVersion: string;
-    kind: string;
-    name: string;
-    uid: string;
-    controller?: boolean;
-    blockOwnerDeletion?: boolean;
-  }>;
-}
-`;
+const objectMeta = "import type { ObjectMeta } from './object-meta.ts';\n\nexport type { ObjectMeta };\n";
 
 export function generateApiTypes(crds: readonly CustomResourceDefinition[]): string {
   const header =

@@ -1,26 +1,8 @@
 // Generated from crds/*.yaml by `npm run gen:types` (sdk/src/api/typegen.ts). Do not edit by hand.
 
-/** The parts of Kubernetes ObjectMeta that keyfleet reads and writes. */
-export interface ObjectMeta {
-  name?: string;
-  namespace?: string;
-  uid?: string;
-  generation?: number;
-  resourceVersion?: string;
-  creationTimestamp?: string;
-  deletionTimestamp?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  finalizers?: string[];
-  ownerReferences?: Array<{
-    apiVersion: string;
-    kind: string;
-    name: string;
-    uid: string;
-    controller?: boolean;
-    blockOwnerDeletion?: boolean;
-  }>;
-}
+import type { ObjectMeta } from './object-meta.ts';
+
+export type { ObjectMeta };
 
 /** Desired state of the fleet. */
 export interface VaultFleetSpec {
