@@ -111,8 +111,11 @@ describe('LeaderElector', () => {
       await vi.advanceTimersByTimeAsync(500);
     }
     await leader.done;
-    expect(lease(api)?.spec?.holderIdentity).toBeUndefined();
-    expect(lease(api)?.spec?.leaseDurationSeconds).toBe(1);
+    // Released (no holder, 1 s duration) — unless the standby's retry fell in the same timer window
+    // after the release and it has already taken the Lease, which is the hand-over itself.
+    const holder = lease(api)?.spec?.holderIdentity;
+    expect([undefined, standby.identity]).toContain(holder);
+    if (holder === undefined) expect(lease(api)?.spec?.leaseDurationSeconds).toBe(1);
     await vi.advanceTimersByTimeAsync(2_500);
     expect(standby.elector.isLeader()).toBe(true);
     expect(lease(api)?.spec).toMatchObject({ holderIdentity: standby.identity, leaseTransitions: 1 });
