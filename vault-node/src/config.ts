@@ -18,6 +18,8 @@ export interface VaultConfig {
   readonly manufacturerCaFile: string;
   readonly operatorAdminKeyFile: string;
   readonly guessLimit: number;
+  /** The validation bundle served at GET /v1/attestation; undefined: none is published here. */
+  readonly attestationBundleFile?: string | undefined;
   readonly listenHost: string;
   readonly ports: {
     readonly client: number;
@@ -108,6 +110,10 @@ export function readConfig(env: Environment): VaultConfig {
       problems.push(`${Env.peerUrls} has a bad entry ${JSON.stringify(part)} (want member=http://host:port)`);
     } else peerUrls.set(id, url.replace(/\/+$/, ''));
   }
+  const attestationBundleFile = env[Env.attestationBundleFile] || undefined;
+  if (attestationBundleFile !== undefined && !attestationBundleFile.startsWith('/')) {
+    problems.push(`${Env.attestationBundleFile} must be an absolute path`);
+  }
   const logLevel = env[Env.logLevel] ?? 'info';
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) {
     problems.push(`${Env.logLevel} must be debug, info, warn or error`);
@@ -125,6 +131,7 @@ export function readConfig(env: Environment): VaultConfig {
     manufacturerCaFile: text(Env.manufacturerCaFile),
     operatorAdminKeyFile: text(Env.operatorAdminKeyFile),
     guessLimit: integer(Env.guessLimit, 10, 1, 255),
+    attestationBundleFile,
     listenHost: env[Env.listenHost] ?? '0.0.0.0',
     ports: {
       client: port(Env.clientPort, Port.client),

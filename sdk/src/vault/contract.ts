@@ -27,6 +27,8 @@ export const HttpPath = {
   peerIdentity: '/v1/fleet/identity',
   /** Peer port: the fleet secret sealed to the requesting member's certified agreement key. */
   peerFleetSecret: '/v1/fleet/secret',
+  /** Client port: the fleet's validation bundle (sdk/src/attestation/FORMAT.md), verbatim. */
+  attestation: '/v1/attestation',
   metrics: '/metrics',
 } as const;
 
@@ -45,6 +47,11 @@ export const Env = {
   manufacturerCaFile: 'KEYFLEET_MANUFACTURER_CA_FILE',
   operatorAdminKeyFile: 'KEYFLEET_OPERATOR_ADMIN_KEY_FILE',
   guessLimit: 'KEYFLEET_GUESS_LIMIT',
+  /**
+   * Optional: the validation bundle file served at GET /v1/attestation (the operator mounts the
+   * ConfigMap `<fleet>-attestation`, key `bundle.json`, at ATTESTATION_BUNDLE_FILE). Unset: 404.
+   */
+  attestationBundleFile: 'KEYFLEET_ATTESTATION_BUNDLE_FILE',
   clientPort: 'KEYFLEET_CLIENT_PORT',
   peerPort: 'KEYFLEET_PEER_PORT',
   adminPort: 'KEYFLEET_ADMIN_PORT',
@@ -56,6 +63,9 @@ export const Env = {
   logLevel: 'KEYFLEET_LOG_LEVEL',
   tmpDir: 'TMPDIR',
 } as const;
+
+/** Where the operator's Pod mounts the fleet's validation bundle (ConfigMap `<fleet>-attestation`). */
+export const ATTESTATION_BUNDLE_FILE = '/etc/keyfleet/attestation/bundle.json';
 
 /** The placeholder KEYFLEET_PEER_URL_TEMPLATE carries for a member id. */
 export const MEMBER_PLACEHOLDER = '{member}';
