@@ -5,6 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { jsonLog } from './log.ts';
+import { kubernetesWriterLock } from './publisher/kubernetes-writer-lock.ts';
 import { type Listen, type Running, startPublisher, startReader, startWitness } from './roles.ts';
 
 const OPTIONS = {
@@ -22,11 +23,19 @@ const OPTIONS = {
   'max-queue-depth': { type: 'string', help: 'publisher: most queued changes (default 1000000)' },
   'label-threads': { type: 'string', help: 'publisher: VRF worker threads (default: CPU count)' },
   'serve-reads': { type: 'string', help: 'publisher: also serve the read API (default true)' },
+  'writer-lease': {
+    type: 'string',
+    help: 'publisher: elect the writer with this Kubernetes Lease (in-cluster; namespace from POD_NAMESPACE)',
+  },
   'directory-url': { type: 'string', help: 'witness: base URL of a directory reader' },
   'publisher-public-key-file': { type: 'string', help: 'witness: the publisher Ed25519 public key' },
   'witness-key-file': { type: 'string', help: 'witness: Ed25519 secret key for countersignatures' },
   'state-dir': { type: 'string', help: 'witness: durable state directory' },
   'poll-interval-ms': { type: 'string', help: 'witness: how often to look for epochs (default 2000)' },
+  'attestation-signers-dir': {
+    type: 'string',
+    help: 'witness: directory of fleet attestation keys (<ns>.<fleet> files) it countersigns for',
+  },
   help: { type: 'boolean', help: 'print this help' },
 } as const;
 
@@ -70,6 +79,7 @@ function main(): void {
   const log = jsonLog(mode);
   let started: Promise<Running>;
   if (mode === 'publisher') {
+    const writerLease = optional('writer-lease');
     started = startPublisher(
       {
         namespace: opt('namespace'),
@@ -84,6 +94,7 @@ function main(): void {
         labelThreads: num('label-threads', availableParallelism()),
         serveReads: opt('serve-reads', 'true') === 'true',
         postgresUrl: optional('postgres-url'),
+        lock: writerLease === undefined ? undefined : kubernetesWriterLock(writerLease, log),
       },
       log,
     );
@@ -110,6 +121,7 @@ function main(): void {
         witnessKeyFile: opt('witness-key-file'),
         stateDir: opt('state-dir'),
         pollIntervalMs: num('poll-interval-ms', 2000),
+        attestationSignersDir: optional('attestation-signers-dir'),
       },
       log,
     );

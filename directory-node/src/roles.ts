@@ -3,6 +3,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
+import { ed25519Signer } from '@keyfleet/sdk/attestation/ed25519';
 import { createApp } from './api/app.ts';
 import { changesRouter } from './api/changes.ts';
 import { readerRouter } from './api/reader.ts';
@@ -18,6 +19,7 @@ import { SqliteStorage } from './storage/sqlite.ts';
 import type { CommitStep, DirectoryStorage } from './storage/types.ts';
 import { whatsappV1Hasher } from './tree/hasher.ts';
 import { witnessRouter } from './witness/api.ts';
+import { attestationCountersignRouter } from './witness/attestation-countersign.ts';
 import { HttpDirectorySource } from './witness/source.ts';
 import { WitnessState } from './witness/state.ts';
 import { Witness } from './witness/witness.ts';
@@ -186,6 +188,8 @@ export type WitnessConfig = {
   readonly witnessKeyFile: string;
   readonly stateDir: string;
   readonly pollIntervalMs: number;
+  /** The mounted `<kd>-attestation-signers` ConfigMap: fleets' attestation keys (attestation-countersign.ts). */
+  readonly attestationSignersDir?: string;
 };
 
 export async function startWitness(c: WitnessConfig, log: Log): Promise<Running> {
@@ -219,7 +223,15 @@ export async function startWitness(c: WitnessConfig, log: Log): Promise<Running>
   };
   timer = setTimeout(() => (running = loop()), 0);
   const app = createApp({
-    routers: [witnessRouter({ namespace: c.namespace, publicKey: signing.publicKey, witness })],
+    routers: [
+      witnessRouter({ namespace: c.namespace, publicKey: signing.publicKey, witness }),
+      attestationCountersignRouter({
+        signersDir: c.attestationSignersDir,
+        state,
+        witness: ed25519Signer(signing.secret),
+        now: Date.now,
+      }),
+    ],
     registry: metrics.registry,
     notReadyReason: () => witness.state().refusal ?? lastError,
     log,

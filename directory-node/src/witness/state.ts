@@ -1,5 +1,7 @@
 // The witness's durable state (SQLite): per namespace the last verified epoch and root, every
-// countersignature, and a refusal that halts the namespace until a person looks at it.
+// countersignature, and a refusal that halts the namespace until a person looks at it; and per
+// fleet the last fleet-deployment attestation it countersigned (serial and envelope digest), so it
+// never countersigns a lower serial or a second envelope for one serial (FORMAT.md, step 3).
 import { DatabaseSync } from 'node:sqlite';
 
 export type NamespaceState = {
@@ -20,6 +22,11 @@ export type StoredCountersignature = {
   readonly signature: Uint8Array;
 };
 
+/** What recordAttestation decided: go ahead and countersign, or refuse and why. */
+export type AttestationRecord =
+  | { readonly kind: 'new' | 'repeat' }
+  | { readonly kind: 'rollback' | 'fork'; readonly lastSerial: number };
+
 type Row = Record<string, unknown>;
 const b = (v: unknown) => v as Uint8Array;
 
@@ -33,7 +40,8 @@ export class WitnessState {
       CREATE TABLE IF NOT EXISTS namespaces (namespace TEXT PRIMARY KEY, epoch INTEGER NOT NULL, root BLOB NOT NULL,
         refusal TEXT, refused_epoch INTEGER);
       CREATE TABLE IF NOT EXISTS countersignatures (namespace TEXT NOT NULL, epoch INTEGER NOT NULL, root BLOB NOT NULL,
-        timestamp INTEGER NOT NULL, message BLOB NOT NULL, signature BLOB NOT NULL, PRIMARY KEY (namespace, epoch));`);
+        timestamp INTEGER NOT NULL, message BLOB NOT NULL, signature BLOB NOT NULL, PRIMARY KEY (namespace, epoch));
+      CREATE TABLE IF NOT EXISTS attestations (fleet TEXT PRIMARY KEY, serial INTEGER NOT NULL, digest BLOB NOT NULL);`);
   }
 
   /** The namespace's state, created at `genesisRoot` (epoch 0) the first time. */
@@ -93,6 +101,40 @@ export class WitnessState {
       message: b(r.message),
       signature: b(r.signature),
     };
+  }
+
+  /**
+   * Records that the attestation `serial` with envelope digest `digest` of `fleet` is about to be
+   * countersigned, durably and atomically with the check: a higher serial replaces the last one,
+   * the same serial and digest is a retry (countersigned again), a lower serial or another digest
+   * for the last serial is refused and changes nothing.
+   */
+  recordAttestation(fleet: string, serial: number, digest: Uint8Array): AttestationRecord {
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      const r = this.db.prepare('SELECT serial, digest FROM attestations WHERE fleet = ?').get(fleet) as
+        | Row
+        | undefined;
+      let result: AttestationRecord;
+      if (r === undefined || Number(r.serial) < serial) {
+        this.db
+          .prepare('INSERT OR REPLACE INTO attestations (fleet, serial, digest) VALUES (?, ?, ?)')
+          .run(fleet, serial, digest);
+        result = { kind: 'new' };
+      } else if (Number(r.serial) > serial) {
+        result = { kind: 'rollback', lastSerial: Number(r.serial) };
+      } else {
+        // Digests are public; no constant-time comparison needed.
+        result = Buffer.from(b(r.digest)).equals(digest)
+          ? { kind: 'repeat' }
+          : { kind: 'fork', lastSerial: Number(r.serial) };
+      }
+      this.db.exec('COMMIT');
+      return result;
+    } catch (e) {
+      if (this.db.isTransaction) this.db.exec('ROLLBACK');
+      throw e;
+    }
   }
 
   close(): void {
