@@ -83,7 +83,9 @@ describe('directory HTTP API', () => {
     });
     expect(reused.status).toBe(409);
     await post({ username: 'bob', value: Buffer.from('bob-key').toString('base64url'), requestId: 'b-1' });
+    expect(await getJson('/v1/changes/pending')).toEqual({ pending: 2 });
     await publishQueued();
+    expect(await getJson('/v1/changes/pending')).toEqual({ pending: 0 });
     await post({ username: 'alice', value: Buffer.from('key-two').toString('base64url'), requestId: 'a-2' });
     await publishQueued();
 

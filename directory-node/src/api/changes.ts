@@ -1,4 +1,5 @@
-// Write API of the publisher: POST /v1/changes queues a change durably, idempotent by requestId.
+// Write API of the publisher: POST /v1/changes queues a change durably, idempotent by requestId;
+// GET /v1/changes/pending says how many wait for the next epoch.
 import { Router } from 'express';
 import type { DirectoryMetrics } from '../metrics.ts';
 import type { DirectoryStorage } from '../storage/types.ts';
@@ -36,6 +37,10 @@ export function changesRouter(d: ChangesDeps): Router {
         res.setHeader('Retry-After', '5');
         throw new HttpError(503, 'queue_full', 'the change queue is full; retry later');
     }
+  });
+  // How many accepted changes wait for an epoch: the operator reports it as status.pendingChanges.
+  r.get('/v1/changes/pending', async (_req, res) => {
+    res.json({ pending: await d.storage.queueDepth() });
   });
   return r;
 }
