@@ -19,6 +19,7 @@ import { jsonLogger, type Logger } from '../raft/node/logger.ts';
 import { RaftNode } from '../raft/node/raft-node.ts';
 import type { MemberId } from '../raft/types.ts';
 import { adminApi } from './admin-api.ts';
+import { attestationApi, BundleFile } from './attestation-api.ts';
 import { clientApi } from './client-api.ts';
 import { EscrowMetrics, ObservedEscrowStateMachine } from './escrow-metrics.ts';
 import { ensureFleetSecret } from './fleet-secret-sync.ts';
@@ -101,14 +102,17 @@ export class VaultMember {
       ],
       [peerApi({ hsm, raft: () => this.#node?.transport.router ?? null, log }), config.ports.peer],
       [
-        clientApi({
-          memberId: config.memberId,
-          node: () => this.#node,
-          escrow: () => this.#escrow,
-          clientUrlOf: this.clientUrlOf,
-          metrics,
-          log,
-        }),
+        newApp().use(
+          this.#attestationApi(),
+          clientApi({
+            memberId: config.memberId,
+            node: () => this.#node,
+            escrow: () => this.#escrow,
+            clientUrlOf: this.clientUrlOf,
+            metrics,
+            log,
+          }),
+        ),
         config.ports.client,
       ],
       [metricsApp, config.ports.metrics],
@@ -118,6 +122,12 @@ export class VaultMember {
   }
 
   #metrics: EscrowMetrics | undefined;
+
+  /** GET /v1/attestation, in front of the escrow API on the client port. */
+  #attestationApi() {
+    const file = this.config.attestationBundleFile;
+    return attestationApi(file ? new BundleFile(file, { log: this.log }) : null, { log: this.log });
+  }
 
   readiness() {
     return readiness({
