@@ -27,6 +27,11 @@ export const HttpPath = {
   peerIdentity: '/v1/fleet/identity',
   /** Peer port: the fleet secret sealed to the requesting member's certified agreement key. */
   peerFleetSecret: '/v1/fleet/secret',
+  /**
+   * Peer port: a client request a follower forwards to the leader, signed by the follower's HSM
+   * identity and carrying the client's address (vault-node/src/server/forwarded-request.ts).
+   */
+  peerForward: '/v1/fleet/forward',
   /** Client port: the fleet's validation bundle (sdk/src/attestation/FORMAT.md), verbatim. */
   attestation: '/v1/attestation',
   metrics: '/metrics',

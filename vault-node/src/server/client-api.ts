@@ -1,8 +1,13 @@
 // The escrow API on the client port. Only the leader answers escrow requests: the OPAQUE login
 // state and sessions live in the leader's HSM, and every decision is a committed log entry. A
-// follower that receives a request forwards it once to the leader's client address (clients reach
-// any member through the Service); a forwarded request that lands on a non-leader is answered 503
-// so a client retries instead of requests bouncing between members.
+// follower that receives a request forwards it once to the leader over the peer port, signed by
+// its HSM identity and carrying the client's address (leader-forwarding.ts), so the leader's rate
+// limit counts the client, not the follower. The leader answers forwarded requests without ever
+// forwarding them again (503 when it is no longer the leader, so a client retries).
+//
+// Nothing a client sends can change whom the rate limit counts: the limit is keyed on the socket's
+// address here, and on the address an authenticated member vouches for on the peer port. The old
+// x-keyfleet-forwarded-by header means nothing to this member any more.
 import { ESCROW_PATHS } from '@keyfleet/sdk/backup/wire';
 import type { Request, Response } from 'express';
 import { type EscrowService, handleEscrowRequest } from '../escrow/index.ts';
@@ -11,72 +16,101 @@ import type { Logger } from '../raft/node/logger.ts';
 import type { RaftNode } from '../raft/node/raft-node.ts';
 import type { EscrowMetrics } from './escrow-metrics.ts';
 import { bodyErrors, jsonBody, newApp, sendError } from './http.ts';
+import type { ForwardedAnswer, LeaderForwarding } from './leader-forwarding.ts';
 import { SourceRateLimiter } from './rate-limit.ts';
 
-export const FORWARDED_HEADER = 'x-keyfleet-forwarded-by';
 const MAX_BODY = '8kb';
-const FORWARD_TIMEOUT_MS = 15_000;
 
-export interface ClientApiDeps {
+/** Client requests per second (and burst) one client address may make, wherever it enters the fleet. */
+export function clientRateLimiter(): SourceRateLimiter {
+  return new SourceRateLimiter({ ratePerSecond: 50, burst: 100 });
+}
+
+export interface EscrowEndpointDeps {
   readonly memberId: string;
   readonly node: () => RaftNode | null;
   readonly escrow: () => EscrowService | null;
-  readonly clientUrlOf: (member: string) => string;
   readonly metrics: EscrowMetrics;
   readonly log: Logger;
-  readonly rateLimiter?: SourceRateLimiter;
+  /** Keyed by client address; the client API and the forwarded-request route share one. */
+  readonly rateLimiter: SourceRateLimiter;
+}
+
+export interface ClientApiDeps extends EscrowEndpointDeps {
+  /** Present once Raft runs (it needs the peer authenticator). */
+  readonly forwarding: () => LeaderForwarding | null;
 }
 
 const escrowPaths = new Set<string>(Object.values(ESCROW_PATHS));
 
+const error = (status: number, code: string, message: string): ForwardedAnswer => ({
+  status,
+  body: { error: { code, message } },
+});
+
+export const RATE_LIMITED = error(429, 'rate-limited', 'too many requests from this source; slow down');
+
+/**
+ * What this member answers an escrow request itself, or which leader it should go to. `forwarded`
+ * requests (already one hop from a follower) are never sent on.
+ */
+export async function answerEscrow(
+  d: EscrowEndpointDeps,
+  path: string,
+  body: unknown,
+  forwarded: boolean,
+): Promise<ForwardedAnswer | { readonly forwardTo: string }> {
+  if (!escrowPaths.has(path)) return error(404, 'not-found', `no escrow endpoint ${path}`);
+  const node = d.node();
+  const escrow = d.escrow();
+  if (!node || !escrow) return error(503, 'unavailable', 'this member is still starting; retry shortly');
+  const { leader } = node.status();
+  if (leader !== d.memberId) {
+    if (forwarded || leader === null) {
+      return error(503, 'no-leader', 'no leader is reachable right now; retry shortly');
+    }
+    return { forwardTo: leader };
+  }
+  try {
+    return await handleEscrowRequest(escrow, path, body);
+  } catch (e) {
+    if (e instanceof NotLeaderError || e instanceof ProposalDroppedError) {
+      return error(503, 'no-leader', 'leadership changed; retry shortly');
+    }
+    if (e instanceof RaftTimeoutError)
+      return error(503, 'timeout', 'the fleet did not commit in time; retry');
+    d.log('error', 'escrow request failed', { path, error: e instanceof Error ? e.message : String(e) });
+    return error(500, 'internal', 'internal error');
+  }
+}
+
 export function clientApi(d: ClientApiDeps) {
   const app = newApp();
-  const limiter = d.rateLimiter ?? new SourceRateLimiter({ ratePerSecond: 50, burst: 100 });
   app.use((req, res, next) => {
-    const source = `${req.get(FORWARDED_HEADER) ? 'forwarded:' : ''}${req.socket.remoteAddress ?? 'unknown'}`;
-    if (!limiter.take(source))
-      return sendError(res, 429, 'rate-limited', 'too many requests from this source; slow down');
+    if (!d.rateLimiter.take(clientAddress(req)))
+      return res.status(RATE_LIMITED.status).json(RATE_LIMITED.body);
     next();
   });
   app.post('/v1/escrow/*path', jsonBody(MAX_BODY), async (req: Request, res: Response) => {
     const path = req.path;
     const started = performance.now();
-    const answer = (status: number, body: unknown, countOutcome = true) => {
-      d.metrics.observe(path, status, (performance.now() - started) / 1000, countOutcome);
-      res.status(status).json(body);
+    const answer = (a: ForwardedAnswer, countOutcome = true) => {
+      d.metrics.observe(path, a.status, (performance.now() - started) / 1000, countOutcome);
+      res.status(a.status).json(a.body);
     };
-    if (!escrowPaths.has(path))
-      return answer(404, { error: { code: 'not-found', message: `no escrow endpoint ${path}` } });
-    const node = d.node();
-    const escrow = d.escrow();
-    if (!node || !escrow) {
-      return answer(503, {
-        error: { code: 'unavailable', message: 'this member is still starting; retry shortly' },
-      });
-    }
-    const status = node.status();
-    if (status.leader !== d.memberId) {
-      if (req.get(FORWARDED_HEADER) || status.leader === null) {
-        return answer(503, {
-          error: { code: 'no-leader', message: 'no leader is reachable right now; retry shortly' },
-        });
-      }
-      return forward(d, path, req.body, status.leader, answer);
-    }
+    const decided = await answerEscrow(d, path, req.body, false);
+    if (!('forwardTo' in decided)) return answer(decided);
+    const forwarding = d.forwarding();
+    if (!forwarding) return answer(error(503, 'unavailable', 'this member is still starting; retry shortly'));
     try {
-      const response = await handleEscrowRequest(escrow, path, req.body);
-      answer(response.status, response.body);
+      // Outcomes of forwarded requests are counted by the leader that decided them.
+      answer(await forwarding.send(decided.forwardTo, clientAddress(req), path, req.body), false);
     } catch (e) {
-      if (e instanceof NotLeaderError || e instanceof ProposalDroppedError) {
-        return answer(503, { error: { code: 'no-leader', message: 'leadership changed; retry shortly' } });
-      }
-      if (e instanceof RaftTimeoutError) {
-        return answer(503, {
-          error: { code: 'timeout', message: 'the fleet did not commit in time; retry' },
-        });
-      }
-      d.log('error', 'escrow request failed', { path, error: e instanceof Error ? e.message : String(e) });
-      answer(500, { error: { code: 'internal', message: 'internal error' } });
+      d.log('warn', 'forwarding to the leader failed', {
+        leader: decided.forwardTo,
+        error: e instanceof Error ? e.message : String(e),
+      });
+      answer(error(503, 'no-leader', 'the leader could not be reached; retry shortly'));
     }
   });
   app.use((_req, res) => sendError(res, 404, 'not-found', 'no such endpoint'));
@@ -84,27 +118,7 @@ export function clientApi(d: ClientApiDeps) {
   return app;
 }
 
-async function forward(
-  d: ClientApiDeps,
-  path: string,
-  body: unknown,
-  leader: string,
-  answer: (status: number, body: unknown, countOutcome?: boolean) => void,
-): Promise<void> {
-  try {
-    const res = await fetch(d.clientUrlOf(leader) + path, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', [FORWARDED_HEADER]: d.memberId },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS),
-    });
-    const text = await res.text();
-    answer(res.status, text === '' ? null : JSON.parse(text), false);
-  } catch (e) {
-    d.log('warn', 'forwarding to the leader failed', {
-      leader,
-      error: e instanceof Error ? e.message : String(e),
-    });
-    answer(503, { error: { code: 'no-leader', message: 'the leader could not be reached; retry shortly' } });
-  }
+/** The client as this member's socket sees it; nothing in the request can change it. */
+export function clientAddress(req: Request): string {
+  return req.socket.remoteAddress ?? 'unknown';
 }

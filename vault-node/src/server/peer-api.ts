@@ -1,10 +1,11 @@
 // The peer port: Raft messages (the transport's own routes, signed by the members' HSM identity
-// keys), this member's certificate for peers to verify, and the fleet secret sealed to a certified
-// member that asks for it.
+// keys), this member's certificate for peers to verify, the fleet secret sealed to a certified
+// member that asks for it, and client requests followers forward to the leader (signed the same way).
 import { HttpPath } from '@keyfleet/sdk/vault/contract';
 import express, { type Router } from 'express';
 import { FLEET_SECRET_SLOT, type SoftwareHsm } from '../hsm/index.ts';
 import type { Logger } from '../raft/node/logger.ts';
+import { type ForwardedRouteDeps, forwardedRoute } from './forwarded-route.ts';
 import { bodyErrors, newApp, sendError } from './http.ts';
 import { hasFleetSecret } from './member-hsm.ts';
 import { SourceRateLimiter } from './rate-limit.ts';
@@ -14,6 +15,8 @@ export interface PeerApiDeps {
   /** The Raft transport's router, once Raft runs. */
   readonly raft: () => Router | null;
   readonly log: Logger;
+  /** Forwarded client requests; without it this member refuses them (404). */
+  readonly forwarded?: ForwardedRouteDeps;
 }
 
 export function peerApi(d: PeerApiDeps) {
@@ -46,6 +49,7 @@ export function peerApi(d: PeerApiDeps) {
       sendError(res, 403, 'refused', 'the certificate does not verify for a member of this fleet');
     }
   });
+  if (d.forwarded) app.post(HttpPath.peerForward, ...forwardedRoute(d.forwarded));
   app.use((_req, res) => sendError(res, 404, 'not-found', 'no such endpoint'));
   app.use(bodyErrors);
   return app;

@@ -20,10 +20,11 @@ import { RaftNode } from '../raft/node/raft-node.ts';
 import type { MemberId } from '../raft/types.ts';
 import { adminApi } from './admin-api.ts';
 import { attestationApi, BundleFile } from './attestation-api.ts';
-import { clientApi } from './client-api.ts';
+import { clientApi, clientRateLimiter } from './client-api.ts';
 import { EscrowMetrics, ObservedEscrowStateMachine } from './escrow-metrics.ts';
 import { ensureFleetSecret } from './fleet-secret-sync.ts';
 import { newApp } from './http.ts';
+import { LeaderForwarding } from './leader-forwarding.ts';
 import { readiness } from './member-health.ts';
 import { hasFleetSecret, openMemberHsm, readHexKey } from './member-hsm.ts';
 import { peerApi } from './peer-api.ts';
@@ -42,6 +43,7 @@ export class VaultMember {
   readonly log: Logger;
   #node: RaftNode | null = null;
   #escrow: EscrowService | null = null;
+  #forwarding: LeaderForwarding | null = null;
   #servers: Server[] = [];
   #stopped = false;
   #joining: Promise<void> | null = null;
@@ -73,16 +75,20 @@ export class VaultMember {
 
   peerUrlOf = (member: MemberId): string => peerUrl(this.config, member);
 
-  clientUrlOf = (member: MemberId): string => {
-    const url = new URL(this.peerUrlOf(member));
-    url.port = String(this.config.ports.client);
-    return url.origin;
-  };
-
   async #listen(): Promise<void> {
     const { config, hsm, log } = this;
     const metrics = new EscrowMetrics(this.registry);
     this.#metrics = metrics;
+    // One bucket per client address, whether it reaches the leader directly or through a follower.
+    const escrowEndpoint = {
+      memberId: config.memberId,
+      node: () => this.#node,
+      escrow: () => this.#escrow,
+      forwarding: () => this.#forwarding,
+      rateLimiter: clientRateLimiter(),
+      metrics,
+      log,
+    };
     const metricsApp = newApp();
     metricsApp.get('/metrics', async (_req, res) => {
       res.type(this.registry.contentType).send(await this.registry.metrics());
@@ -100,21 +106,11 @@ export class VaultMember {
         }),
         config.ports.admin,
       ],
-      [peerApi({ hsm, raft: () => this.#node?.transport.router ?? null, log }), config.ports.peer],
       [
-        newApp().use(
-          this.#attestationApi(),
-          clientApi({
-            memberId: config.memberId,
-            node: () => this.#node,
-            escrow: () => this.#escrow,
-            clientUrlOf: this.clientUrlOf,
-            metrics,
-            log,
-          }),
-        ),
-        config.ports.client,
+        peerApi({ hsm, raft: () => this.#node?.transport.router ?? null, log, forwarded: escrowEndpoint }),
+        config.ports.peer,
       ],
+      [newApp().use(this.#attestationApi(), clientApi(escrowEndpoint)), config.ports.client],
       [metricsApp, config.ports.metrics],
     ];
     for (const [app, port] of apps) this.#servers.push(await listen(app, config.listenHost, port));
@@ -157,6 +153,11 @@ export class VaultMember {
       this.peerUrlOf,
       log,
     );
+    this.#forwarding = new LeaderForwarding({
+      memberId: config.memberId,
+      authenticator,
+      peerUrlOf: this.peerUrlOf,
+    });
     const known = new Set<MemberId>([config.memberId, ...config.initialMembers]);
     const node = await RaftNode.start({
       id: config.memberId,
