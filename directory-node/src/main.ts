@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { jsonLog } from './log.ts';
 import { kubernetesWriterLock } from './publisher/kubernetes-writer-lock.ts';
+import { s3AuditConfig } from './publisher/s3-audit-config.ts';
 import { type Listen, type Running, startPublisher, startReader, startWitness } from './roles.ts';
 
 const OPTIONS = {
@@ -14,7 +15,17 @@ const OPTIONS = {
   namespace: { type: 'string', help: 'directory namespace, signed into epoch heads' },
   'data-dir': { type: 'string', help: 'publisher/reader: directory database directory (SQLite)' },
   'postgres-url': { type: 'string', help: 'publisher/reader: use PostgreSQL at this URL instead of SQLite' },
-  'audit-dir': { type: 'string', help: 'publisher/reader: filesystem audit storage' },
+  'audit-dir': {
+    type: 'string',
+    help: 'publisher/reader: filesystem audit storage (unless --audit-s3-bucket)',
+  },
+  'audit-s3-bucket': {
+    type: 'string',
+    help: 'publisher/reader: S3 audit storage bucket (AWS_ACCESS_KEY_ID/..)',
+  },
+  'audit-s3-endpoint': { type: 'string', help: 'publisher/reader: S3-compatible endpoint URL (path-style)' },
+  'audit-s3-region': { type: 'string', help: 'publisher/reader: S3 region (default us-east-1)' },
+  'audit-s3-prefix': { type: 'string', help: 'publisher/reader: key prefix of the audit blobs' },
   'vrf-key-file': { type: 'string', help: 'publisher/reader: VRF secret key (32 bytes raw or hex)' },
   'signing-key-file': { type: 'string', help: 'publisher: Ed25519 secret key for epoch heads' },
   'signing-public-key-file': { type: 'string', help: 'reader: the publisher Ed25519 public key' },
@@ -75,6 +86,19 @@ function main(): void {
       throw new Error('--listen must be host:port');
     return { host: raw.slice(0, i), port };
   };
+  // S3 audit storage when a bucket is given, else the filesystem directory --audit-dir.
+  const auditStorage = () => {
+    const s3 = s3AuditConfig(
+      {
+        endpoint: optional('audit-s3-endpoint'),
+        region: optional('audit-s3-region'),
+        bucket: optional('audit-s3-bucket'),
+        prefix: optional('audit-s3-prefix'),
+      },
+      process.env,
+    );
+    return { auditS3: s3, auditDir: s3 ? optional('audit-dir') : opt('audit-dir') };
+  };
   const mode = opt('mode');
   const log = jsonLog(mode);
   let started: Promise<Running>;
@@ -85,7 +109,7 @@ function main(): void {
         namespace: opt('namespace'),
         listen: listenAt(),
         dataDir: opt('data-dir'),
-        auditDir: opt('audit-dir'),
+        ...auditStorage(),
         vrfKeyFile: opt('vrf-key-file'),
         signingKeyFile: opt('signing-key-file'),
         epochIntervalMs: num('epoch-interval-ms', 10_000),
@@ -104,7 +128,7 @@ function main(): void {
         namespace: opt('namespace'),
         listen: listenAt(),
         dataDir: opt('data-dir'),
-        auditDir: opt('audit-dir'),
+        ...auditStorage(),
         vrfKeyFile: opt('vrf-key-file'),
         signingPublicKeyFile: opt('signing-public-key-file'),
         postgresUrl: optional('postgres-url'),

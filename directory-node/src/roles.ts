@@ -10,9 +10,10 @@ import { readerRouter } from './api/reader.ts';
 import { loadSigningKeys, loadVrfKeys, parseKeyBytes } from './keys.ts';
 import type { Log } from './log.ts';
 import { createMetrics } from './metrics.ts';
-import { FilesystemAuditStorage } from './publisher/audit-storage.ts';
 import { WorkerLabelDeriver } from './publisher/labels.ts';
 import { Publisher, type PublisherOptions } from './publisher/publisher.ts';
+import { openAuditStorage } from './publisher/s3-audit-config.ts';
+import type { S3AuditConfig } from './publisher/s3-audit-storage.ts';
 import { FileWriterLock, type WriterLock } from './publisher/writer-lock.ts';
 import { PostgresStorage } from './storage/postgres.ts';
 import { SqliteStorage } from './storage/sqlite.ts';
@@ -48,7 +49,10 @@ export type PublisherConfig = {
   readonly namespace: string;
   readonly listen: Listen;
   readonly dataDir: string;
-  readonly auditDir: string;
+  /** filesystem audit storage; not needed when auditS3 is given */
+  readonly auditDir?: string;
+  /** S3-compatible audit storage instead of auditDir */
+  readonly auditS3?: S3AuditConfig;
   readonly vrfKeyFile: string;
   readonly signingKeyFile: string;
   readonly epochIntervalMs: number;
@@ -74,11 +78,10 @@ async function openStorage(
 
 export async function startPublisher(c: PublisherConfig, log: Log): Promise<Running> {
   mkdirSync(c.dataDir, { recursive: true });
-  mkdirSync(c.auditDir, { recursive: true });
   const vrf = loadVrfKeys(c.vrfKeyFile);
   const signing = loadSigningKeys(c.signingKeyFile);
   const storage = await openStorage(c, { onCommitStep: c.hooks?.onCommitStep });
-  const audit = new FilesystemAuditStorage(c.auditDir);
+  const audit = openAuditStorage(c, true);
   const metrics = createMetrics({ defaults: true });
   const labels = new WorkerLabelDeriver(vrf.secret, vrf.expanded, c.labelThreads);
   const lock = c.lock ?? new FileWriterLock(join(c.dataDir, 'writer.lock'));
@@ -128,6 +131,7 @@ export async function startPublisher(c: PublisherConfig, log: Log): Promise<Runn
       await publisher.stop();
       await labels.close();
       await storage.close();
+      audit.close?.();
     },
   };
 }
@@ -136,7 +140,10 @@ export type ReaderConfig = {
   readonly namespace: string;
   readonly listen: Listen;
   readonly dataDir: string;
-  readonly auditDir: string;
+  /** filesystem audit storage; not needed when auditS3 is given */
+  readonly auditDir?: string;
+  /** S3-compatible audit storage instead of auditDir */
+  readonly auditS3?: S3AuditConfig;
   readonly vrfKeyFile: string;
   readonly signingPublicKeyFile: string;
   readonly postgresUrl?: string;
@@ -151,13 +158,14 @@ export async function startReader(c: ReaderConfig, log: Log): Promise<Running> {
   const vrf = loadVrfKeys(c.vrfKeyFile);
   const signingPublicKey = parseKeyBytes(readFileSync(c.signingPublicKeyFile), 'signing public key file');
   const storage = await openStorage(c, { readOnly: true });
+  const audit = openAuditStorage(c, false);
   const metrics = createMetrics({ defaults: true });
   const app = createApp({
     routers: [
       readerRouter({
         namespace: c.namespace,
         storage,
-        audit: new FilesystemAuditStorage(c.auditDir),
+        audit,
         hasher: whatsappV1Hasher,
         vrf,
         signingPublicKey,
@@ -176,6 +184,7 @@ export async function startReader(c: ReaderConfig, log: Log): Promise<Running> {
     close: async () => {
       await closeServer(server);
       await storage.close();
+      audit.close?.();
     },
   };
 }
