@@ -30,6 +30,8 @@ export interface BundleFileOptions {
   readonly maxBytes?: number;
   /** Stat the file at most this often (a request flood costs no more than one stat per period). */
   readonly recheckMs?: number;
+  /** Read an unchanged-looking file again after this long (same-size rewrites within a tick). */
+  readonly rereadMs?: number;
   readonly now?: () => number;
   readonly log?: Logger;
 }
@@ -57,12 +59,15 @@ export class BundleFile {
   /** The I/O problem last logged, so a lasting one is logged once. */
   #problem: string | null = null;
   #checkedAt = Number.NEGATIVE_INFINITY;
+  #readAt = Number.NEGATIVE_INFINITY;
+  readonly #rereadMs: number;
   #refreshing: Promise<void> | null = null;
 
   constructor(file: string, o: BundleFileOptions = {}) {
     this.#file = file;
     this.#maxBytes = o.maxBytes ?? MAX_BUNDLE_BYTES;
     this.#recheckMs = o.recheckMs ?? 1000;
+    this.#rereadMs = o.rereadMs ?? 30_000;
     this.#now = o.now ?? (() => performance.now());
     this.#log = o.log ?? (() => {});
   }
@@ -124,8 +129,12 @@ export class BundleFile {
 
   /** Reads at most maxBytes + 1 bytes of the file and decodes them. */
   async #read(): Promise<ReadOutcome> {
-    // stat() follows the ConfigMap's symlinks: a swapped `..data` is a new inode.
-    if (versionOf(await stat(this.#file, { bigint: true })) === this.#seen) return 'unchanged';
+    // stat() follows the ConfigMap's symlinks: a swapped `..data` is a new inode. File times are
+    // as coarse as the kernel's tick, so a same-size rewrite within one tick looks unchanged: the
+    // file is read again anyway once the last read is old enough.
+    const unchanged = versionOf(await stat(this.#file, { bigint: true })) === this.#seen;
+    if (unchanged && this.#now() - this.#readAt < this.#rereadMs) return 'unchanged';
+    this.#readAt = this.#now();
     const handle = await open(this.#file, 'r');
     try {
       const before = await handle.stat({ bigint: true });
@@ -139,7 +148,9 @@ export class BundleFile {
         if (bytesRead === 0) break;
         length += bytesRead;
       }
-      const stable = versionOf(await handle.stat({ bigint: true })) === version && length === size;
+      // Complete: all of it, or (for a file over the limit) all we would ever read of it.
+      const complete = length === size || (size > this.#maxBytes && length > this.#maxBytes);
+      const stable = complete && versionOf(await handle.stat({ bigint: true })) === version;
       if (length > this.#maxBytes) return { version, stable, problem: `larger than ${this.#maxBytes} bytes` };
       const bytes = new Uint8Array(buffer.subarray(0, length));
       try {
