@@ -31,7 +31,10 @@ export type Component =
   | 'sealing-key'
   | 'manufacturer-ca'
   | 'operator-admin-key'
-  | 'trust-bundle';
+  | 'trust-bundle'
+  | 'attestation-key'
+  | 'attestation'
+  | 'member-certificates';
 
 /** Annotations the operator sets and later reads back to compare observed with desired. */
 export const Annotation = {

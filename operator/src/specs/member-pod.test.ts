@@ -15,6 +15,19 @@ const container = spec.containers[0]!;
 const envOf = (name: string) => container.env?.find((e) => e.name === name)?.value;
 
 describe('memberPod', () => {
+  it('mounts only the bundle of the optional attestation ConfigMap and says where it is', () => {
+    const volume = spec.volumes?.find((v) => v.configMap?.name === 'backups-attestation');
+    expect(volume?.configMap).toEqual({
+      name: 'backups-attestation',
+      optional: true,
+      defaultMode: 0o444,
+      items: [{ key: 'bundle.json', path: 'bundle.json' }],
+    });
+    const mount = container.volumeMounts?.find((m) => m.name === volume?.name);
+    expect(mount).toEqual({ name: volume?.name, mountPath: '/etc/keyfleet/attestation', readOnly: true });
+    expect(envOf(Env.attestationBundleFile)).toBe('/etc/keyfleet/attestation/bundle.json');
+  });
+
   it('is the member of its zone, owned by the fleet, labelled for selection', () => {
     expect(pod.metadata?.name).toBe('backups-dc3');
     expect(pod.metadata?.namespace).toBe('vaults');

@@ -2,7 +2,9 @@
 // (no StatefulSet) so that the rollout decides which member restarts and when (rollout.ts).
 // VAULT_CONTRACT.md says what the container must implement for this spec to work.
 
+import { basename, dirname } from 'node:path';
 import type { VaultFleet, VaultFleetSpec } from '@keyfleet/sdk/api/index';
+import { ATTESTATION_BUNDLE_FILE } from '@keyfleet/sdk/vault/contract';
 import type {
   V1Container,
   V1EnvVar,
@@ -17,6 +19,7 @@ import type {
 import { memberConfigHash } from './config-hash.ts';
 import { Annotation, fleetName, fleetNamespace, memberLabels, ownedMeta } from './labels.ts';
 import {
+  attestationConfigMapName,
   fleetId,
   memberClaimName,
   memberName,
@@ -45,7 +48,17 @@ export const CONTAINER_NAME = 'vault';
 /** Seconds the kubelet keeps for SIGTERM handling after preStop returns. */
 const SHUTDOWN_MARGIN_SECONDS = 10;
 
-const Volume = { data: 'data', sealingKey: 'sealing-key', trust: 'trust', tmp: 'tmp' } as const;
+const Volume = {
+  data: 'data',
+  sealingKey: 'sealing-key',
+  trust: 'trust',
+  attestation: 'attestation',
+  tmp: 'tmp',
+} as const;
+
+/** The data key of the fleet's validation bundle in ConfigMap `<fleet>-attestation`, and its mount. */
+export const ATTESTATION_BUNDLE_KEY = basename(ATTESTATION_BUNDLE_FILE);
+const ATTESTATION_MOUNT = dirname(ATTESTATION_BUNDLE_FILE);
 
 export interface MemberPodInput {
   readonly zone: string;
@@ -104,6 +117,7 @@ function env(fleet: VaultFleet, input: MemberPodInput, options: SpecOptions): V1
     [Env.manufacturerCaFile, `${MountPath.trust}/${DataKey.manufacturerCaPublicKey}`],
     [Env.operatorAdminKeyFile, `${MountPath.trust}/${DataKey.operatorAdminPublicKey}`],
     [Env.guessLimit, String(fleet.spec.guessLimit)],
+    [Env.attestationBundleFile, ATTESTATION_BUNDLE_FILE],
     [Env.clientPort, String(Port.client)],
     [Env.peerPort, String(Port.peer)],
     [Env.adminPort, String(Port.admin)],
@@ -169,6 +183,18 @@ function volumes(fleet: VaultFleet, zone: string): V1Volume[] {
         ],
       },
     },
+    // The published validation bundle, served to clients at GET /v1/attestation. Optional: the
+    // ConfigMap appears only once the first attestation is published, and a member starts before.
+    // Only the bundle is projected, not the operator's record of an attestation in progress.
+    {
+      name: Volume.attestation,
+      configMap: {
+        name: attestationConfigMapName(name),
+        optional: true,
+        defaultMode: 0o444,
+        items: [{ key: ATTESTATION_BUNDLE_KEY, path: ATTESTATION_BUNDLE_KEY }],
+      },
+    },
     // In memory, so nothing a request leaves in a temporary file reaches a disk.
     { name: Volume.tmp, emptyDir: { medium: 'Memory', sizeLimit: '32Mi' } },
   ];
@@ -178,6 +204,7 @@ const volumeMounts: V1VolumeMount[] = [
   { name: Volume.data, mountPath: MountPath.data },
   { name: Volume.sealingKey, mountPath: MountPath.sealingKey, readOnly: true },
   { name: Volume.trust, mountPath: MountPath.trust, readOnly: true },
+  { name: Volume.attestation, mountPath: ATTESTATION_MOUNT, readOnly: true },
   { name: Volume.tmp, mountPath: MountPath.tmp },
 ];
 

@@ -89,6 +89,26 @@ export function operatorAdminKeySecretName(fleet: string): string {
   return boundedName(fleet, 'operator-admin-key');
 }
 
+/** The fleet's attestation signing key (one key, one purpose: not the admin key, not the CA). */
+export function attestationKeySecretName(fleet: string): string {
+  return boundedName(fleet, 'attestation-key');
+}
+
+/** The published validation bundle (and the attestation in progress), mounted by the members. */
+export function attestationConfigMapName(fleet: string): string {
+  return boundedName(fleet, 'attestation');
+}
+
+/** The HSM certificates the operator issued to the members, by member id (public). */
+export function memberCertificatesName(fleet: string): string {
+  return boundedName(fleet, 'member-certificates');
+}
+
+/** The KeyDirectory's ConfigMap of fleet attestation keys its witnesses countersign for. */
+export function attestationSignersName(keyDirectory: string): string {
+  return boundedName(keyDirectory, 'attestation-signers');
+}
+
 export function trustBundleName(fleet: string): string {
   return boundedName(fleet, 'trust');
 }
