@@ -85,3 +85,32 @@ export type ClusterState = 'new' | 'existing';
 /** Signature scheme of the operator's admin calls (see admin-signature.ts). */
 export const ADMIN_AUTH_SCHEME = 'Keyfleet-Ed25519';
 export const ADMIN_TIMESTAMP_HEADER = 'x-keyfleet-timestamp';
+
+export type MembershipChangeKind = 'add-learner' | 'promote' | 'remove';
+
+/** A Raft membership change appended but not yet committed and applied. */
+export interface PendingMembershipChange {
+  readonly kind: MembershipChangeKind;
+  readonly member: string;
+}
+
+/** What `GET /v1/admin/status` answers (vault-node/src/server/admin-api.ts). */
+export interface AdminStatus {
+  readonly member: string;
+  readonly zone: string;
+  readonly role: string;
+  readonly leader: string | null;
+  readonly term: number;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly membership: { readonly voters: readonly string[]; readonly learners: readonly string[] };
+  /**
+   * The membership change this member, as leader, has in flight (from the operator's call until
+   * it is committed and applied here), else null. Ask the leader; other members report null.
+   */
+  readonly pendingChange: PendingMembershipChange | null;
+  /** Leader only. */
+  readonly progress: Readonly<Record<string, { readonly matchIndex: number }>> | null;
+  readonly hsmKeyId: string | null;
+  readonly ready: boolean;
+}

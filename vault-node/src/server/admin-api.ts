@@ -4,7 +4,13 @@
 // and changes nothing.
 import { decodeCertificate } from '@keyfleet/sdk/hsm/certificate';
 import type { AdminVerifier } from '@keyfleet/sdk/vault/admin-signature';
-import { ADMIN_AUTH_SCHEME, ADMIN_TIMESTAMP_HEADER, HttpPath } from '@keyfleet/sdk/vault/contract';
+import {
+  ADMIN_AUTH_SCHEME,
+  ADMIN_TIMESTAMP_HEADER,
+  type AdminStatus,
+  HttpPath,
+  type MembershipChangeKind,
+} from '@keyfleet/sdk/vault/contract';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { SoftwareHsm } from '../hsm/index.ts';
 import { NotLeaderError } from '../raft/node/errors.ts';
@@ -12,6 +18,7 @@ import type { RaftNode } from '../raft/node/raft-node.ts';
 import type { MemberId } from '../raft/types.ts';
 import { bodyErrors, newApp, sendError } from './http.ts';
 import { type Readiness, waitUntilSafeToStop } from './member-health.ts';
+import { ChangeInFlightError, PendingChangeTracker } from './pending-change.ts';
 import { SourceRateLimiter } from './rate-limit.ts';
 
 const MAX_ADMIN_BODY = 8 * 1024;
@@ -58,6 +65,7 @@ function parseJson(req: Request): Record<string, unknown> {
 export function adminApi(d: AdminApiDeps) {
   const app = newApp();
   const stopLimiter = new SourceRateLimiter({ ratePerSecond: 1, burst: 5 });
+  const changes = new PendingChangeTracker();
   app.get(HttpPath.healthz, (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -83,7 +91,7 @@ export function adminApi(d: AdminApiDeps) {
     const node = d.node();
     const st = node?.status();
     const cert = d.hsm.certificate();
-    res.json({
+    const status: AdminStatus = {
       member: d.hsm.memberId,
       zone: d.zone,
       role: st?.role ?? 'unknown',
@@ -92,6 +100,7 @@ export function adminApi(d: AdminApiDeps) {
       commitIndex: st?.commit ?? 0,
       appliedIndex: st?.applied ?? 0,
       membership: st?.membership ?? { voters: [], learners: [] },
+      pendingChange: changes.current(node),
       progress: st?.progress
         ? Object.fromEntries(Object.entries(st.progress).map(([m, p]) => [m, { matchIndex: p.match }]))
         : null,
@@ -99,7 +108,8 @@ export function adminApi(d: AdminApiDeps) {
         ? Buffer.from(decodeCertificate(cert).identityPublicKey).toString('hex').slice(0, 16)
         : null,
       ready: d.readiness().ready,
-    });
+    };
+    res.json(status);
   });
   app.get(HttpPath.identityRequest, (_req, res) => {
     res.json({ request: Buffer.from(d.hsm.certificateRequest(d.zone)).toString('base64url') });
@@ -125,15 +135,23 @@ export function adminApi(d: AdminApiDeps) {
     if (typeof member !== 'string' || !/^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/.test(member)) {
       return sendError(res, 400, 'invalid-request', 'member must be a member id');
     }
+    const proposals: Record<MembershipChangeKind, () => Promise<void>> = {
+      'add-learner': () => node.addLearner(member, d.peerUrlOf(member)),
+      promote: () => node.promote(member),
+      remove: () => node.remove(member),
+    };
+    if (typeof body.kind !== 'string' || !Object.hasOwn(proposals, body.kind)) {
+      return sendError(res, 400, 'invalid-request', 'kind must be add-learner, promote or remove');
+    }
+    const kind = body.kind as MembershipChangeKind;
     try {
-      if (body.kind === 'add-learner') await node.addLearner(member, d.peerUrlOf(member));
-      else if (body.kind === 'promote') await node.promote(member);
-      else if (body.kind === 'remove') await node.remove(member);
-      else return sendError(res, 400, 'invalid-request', 'kind must be add-learner, promote or remove');
+      await changes.run(node, kind, member, proposals[kind]);
       res.json({ status: 'ok', membership: node.status().membership });
     } catch (e) {
       if (e instanceof NotLeaderError)
         return sendError(res, 421, 'not-leader', e.message, { leader: e.leaderId });
+      if (e instanceof ChangeInFlightError)
+        return sendError(res, 409, 'change-pending', e.message, { pendingChange: e.pending });
       sendError(res, 409, 'membership-change-refused', e instanceof Error ? e.message : String(e));
     }
   });
