@@ -1,4 +1,5 @@
 // S3AuditStorage against a real S3-compatible server (moto) on loopback.
+import { createServer, request, type Server } from 'node:http';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -32,6 +33,44 @@ async function fresh(
     return st;
   };
   return { storage: open(), bucket: config.bucket, again: open };
+}
+
+/**
+ * A loopback proxy in front of moto that answers conditional PUTs with 501 NotImplemented, as
+ * S3-compatible servers without conditional writes do. Counts the PUTs it refused.
+ */
+async function withoutConditionalWrites(
+  target: string,
+): Promise<{ endpoint: string; refused(): number; close(): Promise<void> }> {
+  const to = new URL(target);
+  let refused = 0;
+  const server: Server = createServer((req, res) => {
+    if (req.method === 'PUT' && req.headers['if-none-match'] !== undefined) {
+      refused++;
+      req.resume();
+      res.writeHead(501, { 'content-type': 'application/xml' });
+      res.end(
+        '<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code><Message>If-None-Match</Message></Error>',
+      );
+      return;
+    }
+    const upstream = request(
+      { host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      },
+    );
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    refused: () => refused,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
 }
 
 const transition = () => ({ prev: randomBytes(32), root: randomBytes(32), blob: randomBytes(3000) });
@@ -120,6 +159,24 @@ describe('S3AuditStorage', () => {
     expect(await storage.get(ref!)).toEqual(won === 0 ? t.blob : other);
   });
 
+  it('does not replace a blob stored between its check and its write (If-None-Match)', async () => {
+    const { storage, again } = await fresh();
+    const t = transition();
+    const late = again();
+    // `late` checked the epoch before `storage` wrote it: its first look finds nothing.
+    const list = late.list.bind(late);
+    let looked = false;
+    late.list = async (epoch) => {
+      if (looked) return list(epoch);
+      looked = true;
+      return [];
+    };
+    await storage.put(8, t.prev, t.root, t.blob);
+    await expect(late.put(8, t.prev, t.root, randomBytes(3000))).rejects.toThrow(AuditBlobConflictError);
+    expect(looked).toBe(true);
+    expect(await storage.get((await storage.list(8))[0]!)).toEqual(t.blob);
+  });
+
   it('reports a fork when two writers race with different roots for one epoch', async () => {
     const { storage, again } = await fresh();
     const a = transition();
@@ -148,6 +205,27 @@ describe('S3AuditStorage', () => {
     await expect(storage.get(ref!)).rejects.toThrow(AuditBlobIntegrityError);
     // and a publisher retry of the genuine blob does not paper over the damage
     await expect(storage.put(6, t.prev, t.root, t.blob)).rejects.toThrow(AuditBlobIntegrityError);
+  });
+
+  it('without conditional writes on the server, falls back to plain writes and still refuses a different blob', async () => {
+    const config = await s3.bucket(`audit-test-${++buckets}`);
+    const proxy = await withoutConditionalWrites(s3.endpoint);
+    try {
+      const storage = new S3AuditStorage({ ...config, endpoint: proxy.endpoint });
+      opened.push(storage);
+      const t = transition();
+      await storage.put(1, t.prev, t.root, t.blob);
+      expect(proxy.refused()).toBe(1);
+      const u = transition();
+      await storage.put(2, t.root, u.root, u.blob);
+      expect(proxy.refused()).toBe(1); // the server's answer is remembered
+      await storage.put(2, t.root, u.root, u.blob);
+      await expect(storage.put(2, t.root, u.root, t.blob)).rejects.toThrow(AuditBlobConflictError);
+      expect(await keys(config.bucket)).toHaveLength(2);
+      expect(await storage.get((await storage.list(2))[0]!)).toEqual(u.blob);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('normalises prefixes', () => {
