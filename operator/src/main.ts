@@ -9,7 +9,9 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { collectDefaultMetrics } from 'prom-client';
+import { keyDirectoryController } from './controllers/keydirectory/controller.ts';
 import { vaultFleetController } from './controllers/vaultfleet/controller.ts';
+import { parseDuration } from './duration.ts';
 import { createLogger, type Level, type Logger, parseLevel } from './log.ts';
 import { createOperatorMetrics } from './metrics.ts';
 import { KubeClient } from './runtime/client.ts';
@@ -18,11 +20,8 @@ import { type ControllerRegistration, Manager } from './runtime/manager.ts';
 import { createHealthApp, listen, parseListenAddress } from './runtime/server.ts';
 import { KubeConfigTransport } from './runtime/transport.ts';
 
-/**
- * The controllers this operator runs. The VaultFleet and KeyDirectory controllers
- * (operator/src/controllers/) add their registrations here.
- */
-export const controllerRegistry: ControllerRegistration[] = [vaultFleetController];
+/** The controllers this operator runs (operator/src/controllers/). */
+export const controllerRegistry: ControllerRegistration[] = [vaultFleetController, keyDirectoryController];
 
 export interface OperatorConfig {
   kubeconfig?: string;
@@ -64,15 +63,7 @@ const serviceAccountNamespace = '/var/run/secrets/kubernetes.io/serviceaccount/n
 
 export class UsageError extends Error {}
 
-/** A Go-style duration (`1m30s`, `500ms`, `2s`) in milliseconds. */
-export function parseDuration(text: string): number {
-  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
-  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== text) {
-    throw new UsageError(`"${text}" is not a duration like 500ms, 15s or 1m30s`);
-  }
-  return parts.reduce((ms, p) => ms + Number(p[1]) * (units[p[2] as string] as number), 0);
-}
+export { parseDuration };
 
 // `--leader-elect=false` is how the chart (and Go tools) spell it; parseArgs wants booleans bare.
 function normalizeBooleans(argv: string[]): string[] {

@@ -29,6 +29,11 @@ export interface OperatorMetrics {
   fleetLeaderChanges: Counter<'namespace' | 'vaultfleet'>;
   fleetMemberReady: Gauge<'namespace' | 'vaultfleet' | 'zone'>;
   fleetAttestationExpiry: Gauge<'namespace' | 'vaultfleet'>;
+  directoryEpoch: Gauge<'namespace' | 'keydirectory'>;
+  directoryWitnessedEpoch: Gauge<'namespace' | 'keydirectory'>;
+  directoryPendingChanges: Gauge<'namespace' | 'keydirectory'>;
+  directoryReadersReady: Gauge<'namespace' | 'keydirectory'>;
+  directoryAvailable: Gauge<'namespace' | 'keydirectory'>;
 }
 
 /** Drops a deleted fleet's series (and its members', by zone) so they do not linger. */
@@ -174,6 +179,36 @@ export function createOperatorMetrics(registry: Registry = new Registry()): Oper
       name: 'keyfleet_vaultfleet_attestation_expiry_timestamp_seconds',
       help: 'When the current fleet-deployment attestation expires, as a Unix time in seconds.',
       labelNames: ['namespace', 'vaultfleet'],
+      registers,
+    }),
+    directoryEpoch: new Gauge({
+      name: 'keyfleet_keydirectory_epoch',
+      help: 'Newest epoch the KeyDirectory writer has published, as the operator last saw it.',
+      labelNames: ['namespace', 'keydirectory'],
+      registers,
+    }),
+    directoryWitnessedEpoch: new Gauge({
+      name: 'keyfleet_keydirectory_witnessed_epoch',
+      help: 'Newest epoch every witness of the KeyDirectory has verified and countersigned.',
+      labelNames: ['namespace', 'keydirectory'],
+      registers,
+    }),
+    directoryPendingChanges: new Gauge({
+      name: 'keyfleet_keydirectory_pending_changes',
+      help: 'Accepted changes waiting for the next epoch of the KeyDirectory.',
+      labelNames: ['namespace', 'keydirectory'],
+      registers,
+    }),
+    directoryReadersReady: new Gauge({
+      name: 'keyfleet_keydirectory_readers_ready',
+      help: 'Ready reader pods of the KeyDirectory.',
+      labelNames: ['namespace', 'keydirectory'],
+      registers,
+    }),
+    directoryAvailable: new Gauge({
+      name: 'keyfleet_keydirectory_available',
+      help: '1 when the KeyDirectory has a Ready writer serving epochs, else 0.',
+      labelNames: ['namespace', 'keydirectory'],
       registers,
     }),
   };

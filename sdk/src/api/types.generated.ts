@@ -215,6 +215,17 @@ export interface KeyDirectoryStatus {
   vrfPublicKey?: string;
   /** Hex Ed25519 key that signs epoch heads. */
   signingPublicKey?: string;
+  /** The witnesses this directory's operator runs and the external ones of spec.externalWitnesses, with the Ed25519 keys their countersignatures verify under and the last epoch each countersigned. */
+  witnesses?: Array<{
+    /** The witness Pod, or the name of an external witness. */
+    name: string;
+    /** Hex Ed25519 public key of the witness. */
+    publicKey?: string;
+    /** Newest epoch the witness has verified and countersigned. */
+    lastCountersignedEpoch?: number;
+    /** Why the witness refused to go on (a fork or a bad audit proof), if it did. */
+    halted?: string;
+  }>;
   /** Available, Publishing, Witnessed, Degraded. */
   conditions?: Array<{
     /** Condition type. */
