@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // keyfleet: the client CLI. Each command lives in its own file and is registered here.
 import { auditCommand } from './audit-command.ts';
-import { backupCommand } from './backup-command.ts';
+import { backupCommand, SKIP_ATTESTATION_FLAG } from './backup-command.ts';
 import { type Command, type CommandContext, parseArgv, UsageError } from './command.ts';
 import { historyCommand } from './history-command.ts';
 import { lookupCommand } from './lookup-command.ts';
@@ -44,7 +44,10 @@ export async function runCli(
     return 2;
   }
   try {
-    const { args, flags } = parseArgv(rest, new Set(['json', 'help', 'password-stdin']));
+    const { args, flags } = parseArgv(
+      rest,
+      new Set(['json', 'help', 'password-stdin', SKIP_ATTESTATION_FLAG]),
+    );
     if (flags.has('help')) {
       io.out(`usage: ${command.usage}`);
       return 0;
