@@ -10,7 +10,7 @@ import type { RolloutStep } from './rollout.ts';
 
 export type Condition = NonNullable<VaultFleetStatus['conditions']>[number];
 export type ConditionStatus = Condition['status'];
-export type ConditionType = 'Available' | 'Progressing' | 'Degraded' | 'QuorumHealthy';
+export type ConditionType = 'Available' | 'Progressing' | 'Degraded' | 'QuorumHealthy' | 'Attested';
 
 /** A condition before it is stamped with a transition time. */
 export interface ComputedCondition {

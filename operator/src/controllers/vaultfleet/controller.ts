@@ -18,6 +18,8 @@ import { type FleetCaches, FleetReconciler, ownedKinds, vaultFleetType } from '.
 export const CONTROLLER_NAME = 'vaultfleet';
 
 const managedSelector = `${Label.managedBy}=${MANAGED_BY},${Label.name}=${APP_NAME}`;
+/** The KeyDirectory pods (kd-contract) the attestation calls: witnesses, publisher, readers. */
+const directoryPodSelector = `${Label.managedBy}=${MANAGED_BY},${Label.name}=directory-node`;
 
 /**
  * Events of a fleet's object bring the fleet back: by its controller owner reference, or (for the
@@ -67,6 +69,9 @@ export function createVaultFleetController(
     labelSelector: managedSelector,
   });
   const nodes = ctx.informers.get<V1Node & KubeObject>(ownedKinds.node);
+  const directoryPods = ctx.informers.get<V1Pod & KubeObject>(builtin.pod, {
+    labelSelector: directoryPodSelector,
+  });
   const caches: FleetCaches = {
     fleet: (namespace, name) => {
       const f = fleets.store.getByName(namespace, name);
@@ -77,6 +82,10 @@ export function createVaultFleetController(
     claims: (f) => ofFleet(claims, f),
     secrets: (f) => ofFleet(secrets, f),
     nodes: () => nodes.store.list(),
+    directoryPods: (namespace, name) =>
+      directoryPods.store
+        .list()
+        .filter((p) => p.metadata?.namespace === namespace && p.metadata?.labels?.[Label.instance] === name),
   };
   const reconciler = new FleetReconciler({
     client: ctx.client,

@@ -91,12 +91,14 @@ describe('VaultFleet reconcile', () => {
     expect(t.names(builtin.persistentVolumeClaim)).toEqual(zones.map((z) => `backups-${z}-data`));
     expect(t.names(builtin.secret)).toEqual(
       [
+        'backups-attestation-key',
         'backups-manufacturer-ca',
         'backups-operator-admin-key',
         ...zones.map((z) => `backups-${z}-sealing-key`),
       ].sort(),
     );
-    expect(t.names(builtin.configMap)).toEqual(['backups-trust']);
+    // The certificates issued at provisioning are recorded for the attestation.
+    expect(t.names(builtin.configMap)).toEqual(['backups-member-certificates', 'backups-trust']);
     expect(t.names(builtin.service)).toEqual(['backups-client', 'backups-peers']);
     expect(t.names(ownedKinds.serviceAccount)).toEqual(['backups-vault']);
     expect(t.names(ownedKinds.networkPolicy)).toEqual(['backups-members']);
@@ -160,7 +162,8 @@ describe('VaultFleet reconcile', () => {
     expect(t.names(ownedKinds.networkPolicy)).toEqual([]);
     expect(t.names(ownedKinds.serviceAccount)).toEqual([]);
     expect(t.names(builtin.persistentVolumeClaim)).toHaveLength(7);
-    expect(t.names(builtin.secret)).toHaveLength(9);
+    // The sealing keys, the CA, the admin key and the attestation key.
+    expect(t.names(builtin.secret)).toHaveLength(10);
   });
 
   it('under retentionPolicy Delete, deletion also removes the claims and key Secrets', async () => {

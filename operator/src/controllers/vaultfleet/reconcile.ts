@@ -12,7 +12,9 @@
 //   5. observe: pods, claims, nodes from the caches, each running member's admin status;
 //   6. certify the HSM identity of any running member that has none yet;
 //   7. rollout.ts nextStep -> members-plan.ts planStep -> perform the operations in order;
-//   8. an Event for the decision, the status, the fleet gauges.
+//   8. the fleet-deployment attestation (attestation-publisher.ts), when spec.directoryRef names a
+//      KeyDirectory: one step of it per pass, never blocking on the directory;
+//   9. an Event for the decision, the status, the fleet gauges.
 
 import type { VaultFleet } from '@keyfleet/sdk/api/index';
 import type { V1Node, V1PersistentVolumeClaim, V1Pod, V1Secret } from '@kubernetes/client-node';
@@ -25,7 +27,9 @@ import { builtin, objectPath, type ResourceType, type Unstructured } from '../..
 import { memberConfigHash } from '../../specs/config-hash.ts';
 import { fleetName, fleetNamespace, Label } from '../../specs/labels.ts';
 import {
+  attestationConfigMapName,
   manufacturerCaSecretName,
+  memberCertificatesName,
   memberName,
   operatorAdminKeySecretName,
   trustBundleName,
@@ -33,6 +37,11 @@ import {
 import { DEFAULT_SPEC_OPTIONS, type SpecOptions } from '../../specs/options.ts';
 import type { RandomBytes } from '../../specs/secrets.ts';
 import { DataKey } from '../../specs/vault-contract.ts';
+import { memberCertificateFieldManager, memberCertificatePatch } from './attestation-certificates.ts';
+import { imageDigest } from './attestation-inputs.ts';
+import { attestationSignersPatch, ensureAttestationKey, signerFieldManager } from './attestation-key.ts';
+import { type AttestationOutcome, FleetAttestor } from './attestation-publisher.ts';
+import type { ComputedCondition } from './conditions.ts';
 import { fleetObjects } from './fleet-objects.ts';
 import {
   type AdminConnector,
@@ -57,6 +66,7 @@ import {
   ensureFleetKeys,
   type FleetKeys,
   fleetTrustBundle,
+  type KeySecretStore,
   provisionMemberIdentity,
   readKeySecret,
 } from './provisioning.ts';
@@ -136,6 +146,8 @@ export interface FleetCaches {
   claims(fleet: VaultFleet): V1PersistentVolumeClaim[];
   secrets(fleet: VaultFleet): V1Secret[];
   nodes(): V1Node[];
+  /** Pods of the KeyDirectory `name` in `namespace` (kd-contract labels); none if not watched. */
+  directoryPods?(namespace: string, name: string): V1Pod[];
 }
 
 export interface EventSink {
@@ -152,6 +164,11 @@ export interface ReconcileDeps {
   readonly metrics?: OperatorMetrics;
   readonly options?: SpecOptions;
   readonly log: Logger;
+}
+
+/** The fleet's attestation signing key (attestation-key.ts), beside the keys of provisioning.ts. */
+interface AttestationKey {
+  readonly attestationSeed: Uint8Array;
 }
 
 export interface ReconcileOutcome {
@@ -178,9 +195,18 @@ export class FleetReconciler {
   readonly #d: ReconcileDeps;
   /** Last Wait/None reason per fleet, so an unchanged wait is not repeated as a new Event. */
   readonly #lastReason = new Map<string, string>();
+  /** Last attestation failure per fleet, so it is a Warning Event once, not once per pass. */
+  readonly #lastAttestFailure = new Map<string, string>();
+  readonly #attestor: FleetAttestor;
 
   constructor(deps: ReconcileDeps) {
     this.#d = deps;
+    this.#attestor = new FleetAttestor({
+      client: deps.client,
+      now: () => deps.now(),
+      event: (fleet, type, reason, note) => this.#event(fleet, type, reason, note),
+      log: deps.log,
+    });
   }
 
   async reconcile(namespace: string, name: string, signal: AbortSignal): Promise<ReconcileOutcome> {
@@ -209,14 +235,25 @@ export class FleetReconciler {
     const step = nextStep(observation);
     if (!paused) await this.#perform(fleet, step, observation, raft, keys, signal);
     this.#record(fleet, step);
-    const status = desiredStatus(fleet, observation, step, this.#d.now);
+    const attested =
+      paused || keys === undefined
+        ? undefined
+        : await this.#attest(fleet, observation, answers, raft, keys, signal);
+    const status = desiredStatus(fleet, observation, step, this.#d.now, {
+      ...(attested ? { conditions: [attested.condition] } : {}),
+      ...(attested?.status ? { attestation: attested.status } : {}),
+    });
     if (statusChanged(fleet, status)) {
       await this.#d.client.applyStatus(vaultFleetType, statusPatch(fleet, status), { signal });
     }
     if (this.#d.metrics) recordFleetMetrics(this.#d.metrics, fleet, observation);
     const busy =
       provisioned > 0 || (step.kind !== 'None' && step.kind !== 'Wait') || step.reason !== 'UpToDate';
-    return { step, requeueAfter: busy && !paused ? REQUEUE_BUSY_MS : REQUEUE_SETTLED_MS };
+    const requeueAfter = Math.min(
+      busy && !paused ? REQUEUE_BUSY_MS : REQUEUE_SETTLED_MS,
+      attested?.requeueAfter ?? Number.POSITIVE_INFINITY,
+    );
+    return { step, requeueAfter };
   }
 
   // ---- metadata -------------------------------------------------------------------------------
@@ -277,28 +314,32 @@ export class FleetReconciler {
     };
   }
 
-  async #ensureShared(fleet: VaultFleet, signal: AbortSignal): Promise<FleetKeys> {
+  #keySecretStore(fleet: VaultFleet, signal: AbortSignal): KeySecretStore {
     const client = this.#d.client;
     const ns = fleetNamespace(fleet);
-    const { keys, created } = await ensureFleetKeys(
-      fleet,
-      {
-        // The cache first; a Secret created a moment ago may not have reached it yet.
-        get: async (name) =>
-          this.#secretByName(fleet, name) ??
-          ((await client.tryGet(builtin.secret, ns, name, signal)) as V1Secret | undefined),
-        createIfAbsent: async (secret) => {
-          try {
-            return (await client.create(builtin.secret, asUnstructured(secret), signal)) as V1Secret;
-          } catch (err) {
-            if (!isAlreadyExists(err)) throw err;
-            const stored = await client.get(builtin.secret, ns, secret.metadata?.name as string, signal);
-            return stored as V1Secret;
-          }
-        },
+    return {
+      // The cache first; a Secret created a moment ago may not have reached it yet.
+      get: async (name) =>
+        this.#secretByName(fleet, name) ??
+        ((await client.tryGet(builtin.secret, ns, name, signal)) as V1Secret | undefined),
+      createIfAbsent: async (secret) => {
+        try {
+          return (await client.create(builtin.secret, asUnstructured(secret), signal)) as V1Secret;
+        } catch (err) {
+          if (!isAlreadyExists(err)) throw err;
+          const stored = await client.get(builtin.secret, ns, secret.metadata?.name as string, signal);
+          return stored as V1Secret;
+        }
       },
-      this.#d.randomBytes,
-    );
+    };
+  }
+
+  async #ensureShared(fleet: VaultFleet, signal: AbortSignal): Promise<FleetKeys & AttestationKey> {
+    const client = this.#d.client;
+    const store = this.#keySecretStore(fleet, signal);
+    const { keys, created } = await ensureFleetKeys(fleet, store, this.#d.randomBytes);
+    const attestation = await ensureAttestationKey(fleet, store, this.#d.randomBytes);
+    if (attestation.created) created.push(`attestation key of ${fleetName(fleet)}`);
     for (const name of created) {
       this.#event(fleet, 'Normal', 'CreatedKey', `generated the fleet key Secret ${name}`);
     }
@@ -306,7 +347,7 @@ export class FleetReconciler {
     for (const obj of fleetObjects(fleet, this.#options())) {
       await client.apply(typeOf(obj.kind), asUnstructured(obj), { signal });
     }
-    return keys;
+    return { ...keys, attestationSeed: attestation.seed };
   }
 
   #options(): SpecOptions {
@@ -380,7 +421,19 @@ export class FleetReconciler {
         if (url === undefined) throw new Error(`member ${zone} has no pod IP`);
         const admin = this.#d.connect(url, keys.operatorAdminSeed);
         const memberId = (pod && podMemberId(pod)) ?? memberName(fleetName(fleet), zone);
-        await provisionMemberIdentity(fleet, { zone, memberId }, admin, keys, this.#d.now());
+        const certificate = await provisionMemberIdentity(
+          fleet,
+          { zone, memberId },
+          admin,
+          keys,
+          this.#d.now(),
+        );
+        // Recorded for the attestation, which lists every member's certificate.
+        await this.#d.client.apply(
+          builtin.configMap,
+          asUnstructured(memberCertificatePatch(fleet, memberId, certificate)),
+          { fieldManager: memberCertificateFieldManager(memberId) },
+        );
         return zone;
       }),
     );
@@ -575,6 +628,9 @@ export class FleetReconciler {
       targets.push({ type: typeOf(o.kind), name: o.metadata?.name as string });
     }
     targets.push({ type: builtin.configMap, name: trustBundleName(fleetName(fleet)) });
+    targets.push({ type: builtin.configMap, name: attestationConfigMapName(fleetName(fleet)) });
+    targets.push({ type: builtin.configMap, name: memberCertificatesName(fleetName(fleet)) });
+    await this.#forgetAttestationSigner(fleet, signal);
     for (const claim of this.#d.caches.claims(fleet)) {
       if (!keepData || !retainable(claim)) {
         targets.push({ type: builtin.persistentVolumeClaim, name: claim.metadata?.name as string });
@@ -599,6 +655,82 @@ export class FleetReconciler {
     );
     await this.#ensureMetadata(fleet, {}, signal, false);
     if (this.#d.metrics) forgetFleet(this.#d.metrics, ns, fleetName(fleet), fleet.spec.zones);
+  }
+
+  // ---- attestation ----------------------------------------------------------------------------
+
+  async #attest(
+    fleet: VaultFleet,
+    observation: FleetObservation,
+    answers: Awaited<ReturnType<typeof readStatuses>>,
+    raft: RaftObservation,
+    keys: FleetKeys & Partial<AttestationKey>,
+    signal: AbortSignal,
+  ): Promise<AttestationOutcome | undefined> {
+    if (keys.attestationSeed === undefined) return undefined;
+    const key = `${fleetNamespace(fleet)}/${fleetName(fleet)}`;
+    const ns = fleetNamespace(fleet);
+    const kd = fleet.spec.directoryRef?.name;
+    const pods = this.#d.caches.pods(fleet);
+    try {
+      const outcome = await this.#attestor.attest({
+        fleet,
+        observed: {
+          settled: raft.raft !== null && raft.raft.leader !== null && raft.raft.pendingChange === null,
+          specZones: fleet.spec.zones,
+          voters: raft.raft?.voters ?? [],
+          memberIds: raft.groupIds,
+          hsmKeyIds: new Map(
+            observation.members.flatMap((m) => (m.hsmKeyId === undefined ? [] : [[m.zone, m.hsmKeyId]])),
+          ),
+          // Not in AdminStatus yet: VAULT_CONTRACT.md asks the vault to report it.
+          opaqueServerPublicKeys: answers.map(
+            (a) => (a.status as { opaqueServerPublicKey?: string | null } | null)?.opaqueServerPublicKey,
+          ),
+          image: imageDigest(fleet.spec.image, pods, observation.desiredConfigHash),
+          imageRef: fleet.spec.image,
+          guessLimit: fleet.spec.guessLimit,
+        },
+        directoryPods: kd === undefined ? [] : (this.#d.caches.directoryPods?.(ns, kd) ?? []),
+        manufacturerCaSeed: keys.manufacturerCaSeed,
+        attestationSeed: keys.attestationSeed,
+        signal,
+      });
+      this.#lastAttestFailure.delete(key);
+      return outcome;
+    } catch (err) {
+      if (signal.aborted) throw err;
+      const message = (err as Error).message;
+      if (this.#lastAttestFailure.get(key) !== message) {
+        this.#lastAttestFailure.set(key, message);
+        this.#event(fleet, 'Warning', 'AttestationFailed', `attestation step failed: ${message}`);
+      }
+      const condition: ComputedCondition = {
+        type: 'Attested',
+        status: 'False',
+        reason: 'AttestationFailed',
+        message,
+        observedGeneration: fleet.metadata.generation ?? 0,
+      };
+      return { condition, requeueAfter: REQUEUE_BUSY_MS };
+    }
+  }
+
+  /** Removes this fleet's key from its KeyDirectory's signers ConfigMap (its field manager's entry). */
+  async #forgetAttestationSigner(fleet: VaultFleet, signal: AbortSignal): Promise<void> {
+    const kd = fleet.spec.directoryRef?.name;
+    if (kd === undefined) return;
+    const patch = attestationSignersPatch(fleet, kd, undefined);
+    const ns = fleetNamespace(fleet);
+    if (
+      (await this.#d.client.tryGet(builtin.configMap, ns, patch.metadata?.name as string, signal)) ===
+      undefined
+    )
+      return;
+    await this.#d.client.apply(builtin.configMap, asUnstructured(patch), {
+      signal,
+      fieldManager: signerFieldManager(fleet),
+    });
   }
 
   // ---- events ---------------------------------------------------------------------------------

@@ -1,13 +1,13 @@
 // The fleet's status from one observation: the summary and member list (status-summary.ts), the
 // conditions (conditions.ts, keeping lastTransitionTime while a condition holds), and the
-// attestation as it was (another part of the operator owns it). Written through the status
+// attestation: as the attestation pass reports it (attestation-publisher.ts), else as it was. Written through the status
 // subresource only when it differs from what is stored, so a settled fleet costs no writes; and
 // the fleet gauges follow the same observation.
 
 import type { VaultFleet, VaultFleetStatus } from '@keyfleet/sdk/api/index';
 import type { OperatorMetrics } from '../../metrics.ts';
 import { fleetName, fleetNamespace } from '../../specs/labels.ts';
-import { computeConditions, mergeConditions } from './conditions.ts';
+import { type ComputedCondition, computeConditions, mergeConditions } from './conditions.ts';
 import type { FleetObservation } from './observed.ts';
 import { assessQuorum, isHealthy } from './quorum.ts';
 import type { RolloutStep } from './rollout.ts';
@@ -18,6 +18,10 @@ export function desiredStatus(
   observation: FleetObservation,
   step: RolloutStep,
   now: () => Date,
+  attested: {
+    readonly conditions?: readonly ComputedCondition[];
+    readonly attestation?: NonNullable<VaultFleetStatus['attestation']>;
+  } = {},
 ): VaultFleetStatus {
   const generation = fleet.metadata.generation ?? 0;
   const previous = fleet.status ?? {};
@@ -25,11 +29,12 @@ export function desiredStatus(
     ...statusSummary(fleetName(fleet), generation, observation),
     conditions: mergeConditions(
       previous.conditions,
-      computeConditions({ observation, step, generation }),
+      [...computeConditions({ observation, step, generation }), ...(attested.conditions ?? [])],
       now,
     ),
   };
-  if (previous.attestation !== undefined) status.attestation = previous.attestation;
+  const attestation = attested.attestation ?? previous.attestation;
+  if (attestation !== undefined) status.attestation = attestation;
   return status;
 }
 
