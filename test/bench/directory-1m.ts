@@ -1,0 +1,212 @@
+// The directory at one million entries (directory-node, SQLite storage, VRF in worker threads):
+// inserts new users in epochs of --batch until --entries, printing the insert rate as it grows,
+// then at that size: the rate of one epoch of key rotations (updates of existing users), and
+// lookup proof generation and verification (sdk verifier) times and sizes, and peak memory.
+//
+//   npm exec -- node test/bench/directory-1m.ts [--entries 1000000] [--batch 10000]
+//                                               [--budget-s 2400] [--lookups 200]
+//
+// Bounded: population stops at --budget-s seconds (default 40 min) and the figures are then
+// reported at the size reached, which every figure names. Figures are wall-clock here.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { signingKeys, vrfKeys } from '../../directory-node/src/keys.ts';
+import { lookupProof } from '../../directory-node/src/proofs/lookup.ts';
+import { FilesystemAuditStorage } from '../../directory-node/src/publisher/audit-storage.ts';
+import { WorkerLabelDeriver } from '../../directory-node/src/publisher/labels.ts';
+import { Publisher } from '../../directory-node/src/publisher/publisher.ts';
+import { FileWriterLock } from '../../directory-node/src/publisher/writer-lock.ts';
+import { SqliteStorage } from '../../directory-node/src/storage/sqlite.ts';
+import { whatsappV1Hasher } from '../../directory-node/src/tree/hasher.ts';
+import { decodeLookupProof, encodeLookupProof } from '../../sdk/src/akd/codec.ts';
+import { lookupVerify } from '../../sdk/src/akd/verify.ts';
+import { percentile, report } from './report.ts';
+
+const { values } = parseArgs({
+  options: {
+    entries: { type: 'string', default: '1000000' },
+    batch: { type: 'string', default: '10000' },
+    'budget-s': { type: 'string', default: '2400' },
+    lookups: { type: 'string', default: '200' },
+    'label-threads': { type: 'string', default: String(availableParallelism()) },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (values.help) {
+  process.stdout.write(
+    'usage: npm exec -- node test/bench/directory-1m.ts [--entries N] [--batch N] [--budget-s S] [--lookups N] [--label-threads N]\n',
+  );
+  process.exit(0);
+}
+const positive = (name: string, raw: string | undefined): number => {
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer`);
+  return n;
+};
+const target = positive('entries', values.entries);
+const batch = positive('batch', values.batch);
+const budgetMs = positive('budget-s', values['budget-s']) * 1000;
+const lookups = positive('lookups', values.lookups);
+const threads = positive('label-threads', values['label-threads']);
+const BENCH = 'directory-1m';
+const enc = new TextEncoder();
+const started = performance.now();
+const elapsedS = () => (performance.now() - started) / 1000;
+
+const dir = mkdtempSync(join(tmpdir(), 'kf-bench-1m-'));
+const vrf = vrfKeys(ed25519.utils.randomSecretKey());
+const storage = new SqliteStorage(join(dir, 'directory.db'));
+const labels = new WorkerLabelDeriver(vrf.secret, vrf.expanded, threads);
+const publisher = new Publisher(
+  storage,
+  {
+    namespace: 'bench-1m',
+    hasher: whatsappV1Hasher,
+    vrf,
+    signing: signingKeys(ed25519.utils.randomSecretKey()),
+    labels,
+    now: Date.now,
+  },
+  new FilesystemAuditStorage(join(dir, 'audit')),
+  new FileWriterLock(join(dir, 'lock')),
+  { maxBatchSize: batch, epochIntervalMs: 0 },
+);
+await publisher.init();
+
+const username = (i: number) => enc.encode(`user-${i}@example.com`);
+
+/** Queues one change per user in `ids` and publishes them as one epoch; returns its seconds. */
+async function publishEpoch(ids: readonly number[], value: (i: number) => string): Promise<number> {
+  const changes = ids.map((i) => ({
+    requestId: value(i),
+    username: username(i),
+    value: enc.encode(value(i)),
+  }));
+  await storage.enqueueMany(changes, 10_000_000);
+  const t0 = performance.now();
+  const record = await publisher.publishOnce();
+  if (record === undefined || record.updates !== ids.length)
+    throw new Error('the epoch did not publish the batch');
+  return (performance.now() - t0) / 1000;
+}
+
+console.log(
+  `${threads} VRF worker thread(s), batches of ${batch}, load average ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')}`,
+);
+let users = 0;
+let publishSeconds = 0;
+let lastRate = 0;
+while (users < target && performance.now() - started < budgetMs) {
+  const n = Math.min(batch, target - users);
+  const seconds = await publishEpoch(
+    Array.from({ length: n }, (_, k) => users + k),
+    (i) => `key-1-${i}`,
+  );
+  users += n;
+  publishSeconds += seconds;
+  lastRate = n / seconds;
+  if (users % (10 * batch) === 0 || users === target)
+    console.log(
+      `  ${users} entries after ${elapsedS().toFixed(0)} s: this epoch ${lastRate.toFixed(0)} inserts/s, ` +
+        `all so far ${(users / publishSeconds).toFixed(0)} inserts/s`,
+    );
+}
+const populateS = elapsedS();
+if (users < target)
+  console.log(`time budget reached: stopped at ${users} of ${target} entries (figures are at ${users})`);
+console.log(
+  `populated ${users} entries in ${populateS.toFixed(0)} s (publishing ${publishSeconds.toFixed(0)} s)`,
+);
+report({
+  bench: BENCH,
+  name: `insert rate while growing to ${users}`,
+  value: Math.round(users / publishSeconds),
+  unit: 'updates/s',
+});
+report({
+  bench: BENCH,
+  name: `insert rate, last epoch at ${users}`,
+  value: Math.round(lastRate),
+  unit: 'updates/s',
+  goal: '>= 5000/s at 1M',
+});
+
+// One epoch of key rotations spread over the whole directory.
+const stride = Math.max(1, Math.floor(users / batch));
+const rotated = Array.from({ length: Math.min(batch, users) }, (_, k) => (k * stride) % users);
+const rotateS = await publishEpoch(rotated, (i) => `key-2-${i}`);
+const rotateRate = rotated.length / rotateS;
+console.log(
+  `rotate ${rotated.length} existing keys at ${users} entries: ${rotateS.toFixed(2)} s, ${rotateRate.toFixed(0)} updates/s`,
+);
+report({
+  bench: BENCH,
+  name: `update ${rotated.length} existing at ${users}`,
+  value: Math.round(rotateRate),
+  unit: 'updates/s',
+  goal: '>= 5000/s at 1M',
+});
+
+// A few untimed lookups first, so the figures are not the JIT's warm-up.
+for (let k = 0; k < 5; k++) await storage.read((s) => lookupProof(s, whatsappV1Hasher, vrf, username(k)));
+const generate: number[] = [];
+const verify: number[] = [];
+let bytes = 0;
+for (let k = 0; k < lookups; k++) {
+  const i = (k * 7919) % users;
+  const name = username(i);
+  const t0 = performance.now();
+  const { epoch, proof } = await storage.read((s) => lookupProof(s, whatsappV1Hasher, vrf, name));
+  const encoded = encodeLookupProof(proof);
+  const t1 = performance.now();
+  const result = lookupVerify(
+    vrf.publicKey,
+    epoch.rootHash,
+    BigInt(epoch.epoch),
+    name,
+    decodeLookupProof(encoded),
+  );
+  const t2 = performance.now();
+  const want = rotated.includes(i) ? `key-2-${i}` : `key-1-${i}`;
+  if (new TextDecoder().decode(result.value) !== want)
+    throw new Error(`lookup of user ${i} verified the wrong value`);
+  generate.push(t1 - t0);
+  verify.push(t2 - t1);
+  bytes += encoded.length;
+}
+generate.sort((a, b) => a - b);
+verify.sort((a, b) => a - b);
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+console.log(
+  `lookup proofs at ${users} entries (${lookups}): generation mean ${mean(generate).toFixed(2)} ms ` +
+    `(p99 ${percentile(generate, 99).toFixed(2)}), verification mean ${mean(verify).toFixed(2)} ms ` +
+    `(p99 ${percentile(verify, 99).toFixed(2)}), ${(bytes / lookups).toFixed(0)} bytes`,
+);
+report({ bench: BENCH, name: `lookup proof generation at ${users}`, value: mean(generate), unit: 'ms' });
+report({
+  bench: BENCH,
+  name: `lookup proof verification at ${users}`,
+  value: mean(verify),
+  unit: 'ms',
+  goal: '< 2 ms',
+});
+report({
+  bench: BENCH,
+  name: `lookup proof size at ${users}`,
+  value: Math.round(bytes / lookups),
+  unit: 'bytes',
+});
+const peakMiB = process.resourceUsage().maxRSS / 1024;
+console.log(`peak memory ${peakMiB.toFixed(0)} MiB; whole run ${elapsedS().toFixed(0)} s`);
+report({ bench: BENCH, name: `peak RSS at ${users}`, value: Math.round(peakMiB), unit: 'MiB' });
+report({ bench: BENCH, name: 'run time', value: Math.round(elapsedS()), unit: 's' });
+
+await publisher.stop();
+await labels.close();
+storage.close();
+rmSync(dir, { recursive: true, force: true });
