@@ -1,7 +1,8 @@
-// What a backup client trusts, as a file: the fleet id, the manufacturer CA key and the members'
-// certificates. The client verifies every certificate chain itself; a member whose certificate does
-// not verify is not trusted. (The signed fleet-deployment attestation carries the same data, signed
-// and logged; until a client uses it, this file is how it learns the fleet.)
+// A fleet trust file: the fleet id, the manufacturer CA key, the members' certificates and the
+// fleet's URL. `keyfleet backup` reads only its fleet id and URL when it verifies the fleet's signed
+// deployment attestation (attested-client.ts), which is what decides the members; the certificates
+// are used only with --insecure-skip-attestation (every chain is still verified here, a member whose
+// certificate does not verify is not trusted).
 import { readFileSync } from 'node:fs';
 import { trustedMembersFromCertificates } from '../hsm/certificate.ts';
 
