@@ -8,6 +8,7 @@ import { BackupClient, BackupError, httpTransport, type Transport } from '@keyfl
 import type { EscrowPath } from '@keyfleet/sdk/backup/wire';
 import * as opaque from '@serenity-kit/opaque';
 import { CHEAP_STRETCHING, clientFinishLogin } from '../../../vault-node/src/escrow/testing.ts';
+import { auditLogFiles } from '../../../vault-node/src/hsm/audit-log.ts';
 import type { LocalFleet, LocalMember } from '../../fleet/local-fleet.ts';
 
 /**
@@ -19,23 +20,23 @@ import type { LocalFleet, LocalMember } from '../../fleet/local-fleet.ts';
 export function loginEvaluations(fleet: LocalFleet): number {
   let n = 0;
   for (const m of fleet.members) {
-    const file = join(m.dataDir, 'hsm', 'audit.log');
-    if (!existsSync(file)) continue;
-    for (const line of readFileSync(file, 'utf8').split('\n')) {
-      if (line.includes('"op":"opaque-start-login"')) n++;
-    }
+    for (const line of auditLines(m)) if (line.includes('"op":"opaque-start-login"')) n++;
   }
   return n;
 }
 
+/** Every line of a member's audit log: its rotated segments, then the current file. */
+function auditLines(m: LocalMember): string[] {
+  return auditLogFiles(join(m.dataDir, 'hsm', 'audit.log')).flatMap((file) =>
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== ''),
+  );
+}
+
 /** Audit log operations of one member, e.g. to find 'export-fleet-secret' lines. */
 export function auditOps(m: LocalMember): { op: string; slot: string; detail: string }[] {
-  const file = join(m.dataDir, 'hsm', 'audit.log');
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as { op: string; slot: string; detail: string });
+  return auditLines(m).map((l) => JSON.parse(l) as { op: string; slot: string; detail: string });
 }
 
 /** The sum of a metric's samples whose labels include `labels`, from a member's /metrics. */

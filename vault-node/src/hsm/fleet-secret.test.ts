@@ -100,9 +100,15 @@ describe('fleet secret distribution', () => {
       ),
     ).toThrow(/expired/);
     expect(() => a.hsm.exportFleetSecret(FLEET_SECRET_SLOT, a.certificate)).toThrow(/this member itself/);
-    // Nothing was exported: the audit log has no export entry.
+    // Nothing was exported, and each refusal is an audit entry of its own.
     await a.hsm.flush();
-    expect(readFileSync(join(a.dir, 'audit.log'), 'utf8')).not.toContain('export-fleet-secret');
+    const exports = readFileSync(join(a.dir, 'audit.log'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { op: string; detail: string })
+      .filter((e) => e.op === 'export-fleet-secret')
+      .map((e) => e.detail);
+    expect(exports).toEqual(['refused', 'refused', 'refused', 'refused', 'refused']);
   });
 
   it('an envelope opens only at its recipient', async () => {

@@ -2,11 +2,13 @@
 // the keys live in this class's private fields (unreachable from outside the class, by the
 // language, not by convention) and nothing returns them. What goes out is public keys, signatures,
 // ciphertexts, attestations and OPAQUE messages. Every key operation is recorded in the
-// hash-chained audit log before its result is returned; keys at rest are sealed (sealed-slot.ts).
+// hash-chained audit log before its result is returned, except Raft envelope signatures, which are
+// counted per key and purpose into periodic usage entries (audit-log.ts); keys at rest are sealed
+// (sealed-slot.ts).
 //
 // Layout of `dir`:  slots/<name>.slot   sealed keys
 //                   identity.cert       this HSM's certificate (public)
-//                   audit.log           the audit log
+//                   audit.log           the audit log (audit.<seq>.log: its rotated segments)
 
 import { type KeyObject, randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -76,6 +78,11 @@ export interface SoftwareHsmOptions {
   /** Bound on login states and on sessions held at once, each. */
   readonly maxPendingLogins?: number;
   readonly auditFsyncIntervalMs?: number;
+  /** How often routine signatures (Raft envelopes) are summarised as usage entries; default 60 s. */
+  readonly auditUsageIntervalMs?: number;
+  /** Audit log segment size before rotation, and rotated segments kept (audit-log.ts). */
+  readonly auditMaxBytes?: number;
+  readonly auditKeepSegments?: number;
 }
 
 export interface SlotInfo {
@@ -137,6 +144,9 @@ export class SoftwareHsm {
       member: o.memberId,
       now,
       ...(o.auditFsyncIntervalMs === undefined ? {} : { fsyncIntervalMs: o.auditFsyncIntervalMs }),
+      ...(o.auditUsageIntervalMs === undefined ? {} : { usageIntervalMs: o.auditUsageIntervalMs }),
+      ...(o.auditMaxBytes === undefined ? {} : { maxBytes: o.auditMaxBytes }),
+      ...(o.auditKeepSegments === undefined ? {} : { keepSegments: o.auditKeepSegments }),
     });
     const hsm = new SoftwareHsm(o, sealingKey, audit);
     try {
@@ -337,7 +347,8 @@ export class SoftwareHsm {
       throw new HsmError(`purpose ${purpose} is reserved for statements the HSM builds itself`);
     }
     const signature = signWithPurpose(h.key, purpose, message);
-    this.#audit.append('sign', slot, purpose);
+    // One per Raft envelope: counted per key and purpose into periodic usage entries (audit-log.ts).
+    this.#audit.count('sign', slot, purpose);
     return signature;
   }
 
@@ -482,12 +493,19 @@ export class SoftwareHsm {
     const h = this.#heldOf(slot, 'opaque-setup');
     if (!this.#certificate)
       throw new HsmError("install this HSM's certificate before distributing the fleet secret");
-    const recipient = verifyCertificate(recipientCertificate, {
-      trustAnchors: this.#trustAnchors,
-      now: Math.floor(this.#now() / 1000),
-      fleet: this.fleetId,
-    });
-    if (recipient.subject.member === this.memberId) throw new HsmError('the recipient is this member itself');
+    let recipient: Certificate;
+    try {
+      recipient = verifyCertificate(recipientCertificate, {
+        trustAnchors: this.#trustAnchors,
+        now: Math.floor(this.#now() / 1000),
+        fleet: this.fleetId,
+      });
+      if (recipient.subject.member === this.memberId)
+        throw new HsmError('the recipient is this member itself');
+    } catch (e) {
+      this.#audit.append('export-fleet-secret', slot, 'refused');
+      throw e;
+    }
     const envelope = sealEnvelope({
       fleet: this.fleetId,
       sender: this.memberId,

@@ -1,4 +1,11 @@
-export { type AuditEntry, type AuditHead, type AuditVerification, verifyAuditLog } from './audit-log.ts';
+export {
+  type AuditEntry,
+  type AuditHead,
+  type AuditVerification,
+  auditLogFiles,
+  verifyAuditLog,
+  verifyAuditSegments,
+} from './audit-log.ts';
 export { HsmAuthenticator, type HsmAuthenticatorOptions } from './authenticator.ts';
 export {
   AGREEMENT_SLOT,
