@@ -52,6 +52,9 @@ async function run(...argv: string[]) {
 
 const fleet = `${FLEET.namespace}/${FLEET.name}`;
 const common = () => ['--user', 'alice', '--password-file', password, '--url', url, '--fleet', fleet];
+/** keyfleet backup recover of `bundle`, verified against the attestation trust file. */
+const recoverWith = (bundle: string, ...extra: string[]) =>
+  run('backup', 'recover', ...common(), '--attestation-trust', trust, '--bundle', bundle, ...extra);
 
 describe('keyfleet backup and the fleet attestation', () => {
   it('documents the attestation options and exit status in --help', async () => {
@@ -89,86 +92,35 @@ describe('keyfleet backup and the fleet attestation', () => {
   });
 
   it('refuses a fleet whose bundle does not verify, with exit 4 and the reasons, before any escrow call', async () => {
-    const r = await run(
-      'backup',
-      'recover',
-      ...common(),
-      '--attestation-trust',
-      trust,
-      '--bundle',
-      tampered,
-      '--json',
-    );
+    const r = await recoverWith(tampered, '--json');
     expect(r.code).toBe(4);
     const error = JSON.parse(r.out).error;
     expect(error.code).toBe('fleet-refused:invalid-bundle');
     expect(error.reasons[0]).toMatch(/^envelope: /);
-    const human = await run(
-      'backup',
-      'recover',
-      ...common(),
-      '--attestation-trust',
-      trust,
-      '--bundle',
-      tampered,
-    );
+    const human = await recoverWith(tampered);
     expect(human.err).toMatch(
       /^keyfleet backup recover: fleet-refused:invalid-bundle: the fleet's attestation does not verify: envelope: /,
     );
   });
 
   it('refuses another fleet than --fleet', async () => {
-    const r = await run(
-      'backup',
-      'recover',
-      ...common().slice(0, -1),
-      'vaults/other',
-      '--attestation-trust',
-      trust,
-      '--bundle',
-      second,
-    );
+    // The last --fleet wins.
+    const r = await recoverWith(second, '--fleet', 'vaults/other');
     expect(r.code).toBe(4);
     expect(r.err).toMatch(/fleet-refused:wrong-fleet/);
   });
 
   it('records the accepted bundle beside the trust file and refuses a rollback on the next run', async () => {
-    const accepted = await run(
-      'backup',
-      'recover',
-      ...common(),
-      '--attestation-trust',
-      trust,
-      '--bundle',
-      second,
-    );
+    const accepted = await recoverWith(second);
     expect(accepted.err).toMatch(
       /verified fleet vaults\/backups attestation serial 2 \(sha256:[0-9a-f]{64}\)/,
     );
     expect(accepted.code).toBe(1); // nothing answers escrow at the discard port
     expect(readdirSync(join(dir, 'accepted-bundles'))).toEqual(['vaults_backups.last-accepted-bundle.json']);
-    const rollback = await run(
-      'backup',
-      'recover',
-      ...common(),
-      '--attestation-trust',
-      trust,
-      '--bundle',
-      first,
-    );
+    const rollback = await recoverWith(first);
     expect(rollback.code).toBe(4);
     expect(rollback.err).toMatch(/fleet-refused:rollback: .*serial: 1 is older than the last seen serial 2/);
-    const elsewhere = await run(
-      'backup',
-      'recover',
-      ...common(),
-      '--attestation-trust',
-      trust,
-      '--bundle',
-      first,
-      '--state-dir',
-      join(dir, 'other-state'),
-    );
+    const elsewhere = await recoverWith(first, '--state-dir', join(dir, 'other-state'));
     expect(elsewhere.code).toBe(1);
   });
 

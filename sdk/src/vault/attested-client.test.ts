@@ -12,7 +12,7 @@ import { encodeBundle } from '../attestation/bundle.ts';
 import type { Transport } from '../backup/client.ts';
 import { AcceptedBundleStore } from './accepted-bundles.ts';
 import { type AttestedFleetOptions, connectAttestedFleet, fetchFleetBundle } from './attested-client.ts';
-import { FleetRefusedError } from './fleet-attestation.ts';
+import { refusalOf } from './testing.ts';
 
 const f = new AttestationFixture();
 const trust = { ...f.trust, maxClockSkewSeconds: 300 };
@@ -49,15 +49,6 @@ const options = (o: Partial<AttestedFleetOptions> = {}): AttestedFleetOptions =>
   ...o,
 });
 
-async function refusal(p: Promise<unknown>): Promise<FleetRefusedError> {
-  const e = await p.then(
-    () => new Error('the fleet was accepted'),
-    (x: unknown) => x,
-  );
-  if (e instanceof FleetRefusedError) return e;
-  throw e;
-}
-
 describe('fetchFleetBundle', () => {
   it('GETs <url>/v1/attestation and returns the body', async () => {
     const seen: string[] = [];
@@ -67,14 +58,14 @@ describe('fetchFleetBundle', () => {
   });
 
   it('refuses a fleet that publishes no bundle, cannot be reached, or sends more than 1 MiB', async () => {
-    const missing = await refusal(
+    const missing = await refusalOf(
       fetchFleetBundle('http://fleet.invalid', {
         fetch: serving(404, '{"error":{"code":"no-attestation","message":"no attestation published yet"}}'),
       }),
     );
     expect(missing.code).toBe('no-bundle');
     expect(missing.message).toMatch(/HTTP 404: the fleet has published no attestation/);
-    const unreachable = await refusal(
+    const unreachable = await refusalOf(
       fetchFleetBundle('http://fleet.invalid', {
         fetch: async () => {
           throw new TypeError('fetch failed');
@@ -82,7 +73,7 @@ describe('fetchFleetBundle', () => {
       }),
     );
     expect(unreachable.code).toBe('no-bundle');
-    const huge = await refusal(
+    const huge = await refusalOf(
       fetchFleetBundle('http://fleet.invalid', { fetch: serving(200, ' '.repeat(1024 * 1024 + 1)) }),
     );
     expect(huge.code).toBe('invalid-bundle');
@@ -95,21 +86,23 @@ describe('connectAttestedFleet', () => {
     const { accepted } = await connectAttestedFleet(options({ store, fetch: serving(200, second) }));
     expect(accepted.serial).toBe(2);
     expect(Buffer.from(store.load('vaults/backups') as Uint8Array).equals(Buffer.from(second))).toBe(true);
-    const rollback = await refusal(connectAttestedFleet(options({ store, fetch: serving(200, first) })));
+    const rollback = await refusalOf(connectAttestedFleet(options({ store, fetch: serving(200, first) })));
     expect(rollback.code).toBe('rollback');
     expect(Buffer.from(store.load('vaults/backups') as Uint8Array).equals(Buffer.from(second))).toBe(true);
     // A bundle given by the caller is checked the same way.
-    expect((await refusal(connectAttestedFleet(options({ store, bundle: first })))).code).toBe('rollback');
+    expect((await refusalOf(connectAttestedFleet(options({ store, bundle: first })))).code).toBe('rollback');
   });
 
   it('refuses, and records nothing, when the bundle is missing or does not verify', async () => {
     const store = newStore();
-    const missing = await refusal(connectAttestedFleet(options({ store, fetch: serving(404, '{}') })));
+    const missing = await refusalOf(connectAttestedFleet(options({ store, fetch: serving(404, '{}') })));
     expect(missing.code).toBe('no-bundle');
     const tampered = Buffer.from(second);
     const at = tampered.indexOf('"countersignature":{"payload":"') + 60;
     tampered[at] = tampered[at] === 0x41 ? 0x42 : 0x41;
-    const invalid = await refusal(connectAttestedFleet(options({ store, bundle: new Uint8Array(tampered) })));
+    const invalid = await refusalOf(
+      connectAttestedFleet(options({ store, bundle: new Uint8Array(tampered) })),
+    );
     expect(invalid.code).toBe('invalid-bundle');
     expect(invalid.reasons[0]).toMatch(/^countersignature: /);
     expect(store.load('vaults/backups')).toBeUndefined();
@@ -134,7 +127,7 @@ describe('connectAttestedFleet', () => {
     const stranger = await connectAttestedFleet(
       options({ bundle: second, transport: answering('backups-dc9') }),
     );
-    const e = await refusal(stranger.client.register('alice', 'pw', new Uint8Array(32)));
+    const e = await refusalOf(stranger.client.register('alice', 'pw', new Uint8Array(32)));
     expect(e.code).toBe('member-not-in-bundle');
     expect(e.message).toMatch(
       /member "backups-dc9" answered \/v1\/escrow\/register\/start, but the fleet's attestation \(serial 2, sha256:[0-9a-f]{64}\) lists only backups-dc1, backups-dc2, backups-dc3/,

@@ -11,7 +11,8 @@ import { bundleFor } from '../attestation/attest.ts';
 import { encodeBundle } from '../attestation/bundle.ts';
 import { decodeCertificate } from '../hsm/certificate.ts';
 import { AcceptedBundleStore } from './accepted-bundles.ts';
-import { type AcceptOptions, acceptFleetBundle, FleetRefusedError } from './fleet-attestation.ts';
+import { type AcceptOptions, acceptFleetBundle } from './fleet-attestation.ts';
+import { refusalOf } from './testing.ts';
 
 const f = new AttestationFixture();
 const trust = { ...f.trust, maxClockSkewSeconds: 300 };
@@ -34,18 +35,8 @@ const bytes = (a: Attested) => encodeBundle(a.bundle);
 const accept = (bundle: Uint8Array, o: Partial<AcceptOptions> = {}) =>
   acceptFleetBundle(bundle, { trust, fleetId: 'vaults/backups', now: NOW, ...o });
 
-function refusal(run: () => unknown): FleetRefusedError {
-  try {
-    run();
-  } catch (e) {
-    if (e instanceof FleetRefusedError) return e;
-    throw e;
-  }
-  throw new Error('the fleet was accepted');
-}
-
 describe('acceptFleetBundle', () => {
-  it('yields the attested members’ certified identity keys and OPAQUE key for a bundle that verifies', () => {
+  it('yields the attested members’ certified identity keys and OPAQUE key for a bundle that verifies', async () => {
     const a = accept(bytes(second), { lastAccepted: bytes(first) });
     expect(a.fleetId).toBe('vaults/backups');
     expect(a.serial).toBe(2);
@@ -59,51 +50,51 @@ describe('acceptFleetBundle', () => {
     expect(Buffer.from(a.bundle).equals(Buffer.from(bytes(second)))).toBe(true);
   });
 
-  it('refuses a bundle that does not verify, naming the failed checks', () => {
+  it('refuses a bundle that does not verify, naming the failed checks', async () => {
     const tampered = Buffer.from(bytes(first));
     const at = tampered.indexOf('"envelope":{"payload":"') + 60;
     tampered[at] = tampered[at] === 0x41 ? 0x42 : 0x41;
-    const e = refusal(() => accept(new Uint8Array(tampered)));
+    const e = await refusalOf(() => accept(new Uint8Array(tampered)));
     expect(e.code).toBe('invalid-bundle');
     expect(e.reasons[0]).toMatch(/^envelope: /);
     expect(e.message).toContain("the fleet's attestation does not verify: envelope: ");
 
-    const otherOperator = refusal(() =>
+    const otherOperator = await refusalOf(() =>
       accept(bytes(first), { trust: { ...trust, operatorKeys: [f.witness.publicKey] } }),
     );
     expect(otherOperator.code).toBe('invalid-bundle');
 
-    const expired = refusal(() =>
+    const expired = await refusalOf(() =>
       accept(bytes(first), { now: Date.parse(first.statement.predicate.expiresAt) + 1 }),
     );
     expect(expired.reasons).toContainEqual(expect.stringMatching(/^freshness: expiresAt: expired/));
 
     const unlogged = encodeBundle(bundleFor(first.envelope, first.bundle.countersignature, undefined));
-    expect(refusal(() => accept(unlogged)).reasons).toContainEqual(
+    expect((await refusalOf(() => accept(unlogged))).reasons).toContainEqual(
       expect.stringMatching(/^directory inclusion: not verified/),
     );
-    expect(refusal(() => accept(new TextEncoder().encode('<html>'))).code).toBe('invalid-bundle');
+    expect((await refusalOf(() => accept(new TextEncoder().encode('<html>')))).code).toBe('invalid-bundle');
   });
 
   it('refuses a rollback to an older bundle and a fork of the accepted serial', async () => {
-    const rollback = refusal(() => accept(bytes(first), { lastAccepted: bytes(second) }));
+    const rollback = await refusalOf(() => accept(bytes(first), { lastAccepted: bytes(second) }));
     expect(rollback.code).toBe('rollback');
     expect(rollback.message).toMatch(/rollback: serial: 1 is older than the last seen serial 2/);
 
     const fork = await f.attest(f.input({ guessLimit: 3 }));
-    const forked = refusal(() => accept(bytes(fork), { lastAccepted: bytes(first) }));
+    const forked = await refusalOf(() => accept(bytes(fork), { lastAccepted: bytes(first) }));
     expect(forked.code).toBe('rollback');
     expect(forked.message).toMatch(/fork/);
   });
 
-  it('refuses a valid bundle of another fleet than the one meant', () => {
-    const e = refusal(() => accept(bytes(first), { fleetId: 'vaults/other' }));
+  it('refuses a valid bundle of another fleet than the one meant', async () => {
+    const e = await refusalOf(() => accept(bytes(first), { fleetId: 'vaults/other' }));
     expect(e.code).toBe('wrong-fleet');
     expect(e.message).toBe("the fleet's attestation is for fleet vaults/backups, not vaults/other");
   });
 
-  it('refuses to go on when its record of the last accepted bundle is unreadable', () => {
-    const e = refusal(() =>
+  it('refuses to go on when its record of the last accepted bundle is unreadable', async () => {
+    const e = await refusalOf(() =>
       accept(bytes(second), { lastAccepted: new TextEncoder().encode('{"envelope":') }),
     );
     expect(e.code).toBe('bad-state');
@@ -111,7 +102,7 @@ describe('acceptFleetBundle', () => {
 });
 
 describe('AcceptedBundleStore', () => {
-  it('keeps one owner-only file per fleet that only moves forward', () => {
+  it('keeps one owner-only file per fleet that only moves forward', async () => {
     const store = new AcceptedBundleStore(join(dir, 'state'));
     expect(store.load('vaults/backups')).toBeUndefined();
     store.save(accept(bytes(second)));

@@ -20,6 +20,7 @@ import { AcceptedBundleStore } from '@keyfleet/sdk/vault/accepted-bundles';
 import { type AttestedFleetOptions, connectAttestedFleet } from '@keyfleet/sdk/vault/attested-client';
 import { Env, HttpPath } from '@keyfleet/sdk/vault/contract';
 import { FleetRefusedError } from '@keyfleet/sdk/vault/fleet-attestation';
+import { refusalOf } from '@keyfleet/sdk/vault/testing';
 import * as opaque from '@serenity-kit/opaque';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHEAP_STRETCHING } from '../../../vault-node/src/escrow/testing.ts';
@@ -128,15 +129,6 @@ const options = (o: Partial<AttestedFleetOptions> = {}): AttestedFleetOptions =>
   ...o,
 });
 
-async function refused(p: Promise<unknown>): Promise<FleetRefusedError> {
-  const e = await p.then(
-    () => new Error('the fleet was accepted'),
-    (x: unknown) => x,
-  );
-  if (e instanceof FleetRefusedError) return e;
-  throw e;
-}
-
 let first: Deployment;
 let second: Deployment;
 const backupKey = crypto.getRandomValues(new Uint8Array(32));
@@ -150,7 +142,7 @@ describe('a fleet that serves its attestation, and a client that verifies it', (
         error: { code: 'no-attestation', message: 'no attestation published yet' },
       });
     }
-    expect((await refused(connectAttestedFleet(options()))).code).toBe('no-bundle');
+    expect((await refusalOf(connectAttestedFleet(options()))).code).toBe('no-bundle');
   });
 
   it('accepts the served bundle, then backs up and recovers through the attested members', async () => {
@@ -172,7 +164,7 @@ describe('a fleet that serves its attestation, and a client that verifies it', (
     const at = tampered.indexOf('"envelope":{"payload":"') + 60;
     tampered[at] = tampered[at] === 0x41 ? 0x42 : 0x41;
     await publish(new Uint8Array(tampered)); // it decodes: a member cannot tell, the client can
-    const invalid = await refused(connectAttestedFleet(options()));
+    const invalid = await refusalOf(connectAttestedFleet(options()));
     expect(invalid.code).toBe('invalid-bundle');
     expect(invalid.reasons[0]).toMatch(/^envelope: /);
 
@@ -186,7 +178,7 @@ describe('a fleet that serves its attestation, and a client that verifies it', (
 
   it('refuses a rollback to the older bundle, served by every member', async () => {
     await publish(first.bundle);
-    const rollback = await refused(connectAttestedFleet(options()));
+    const rollback = await refusalOf(connectAttestedFleet(options()));
     expect(rollback.code).toBe('rollback');
     expect(rollback.message).toMatch(/serial: 1 is older than the last seen serial 2/);
     expect(Buffer.from(store.load(fleet.fleetId) as Uint8Array).equals(Buffer.from(second.bundle))).toBe(
