@@ -3,14 +3,12 @@
 // vault-node members formed and certified by it; a backup key registered and recovered through a
 // member's client port with the members' certificates pinned; a deleted member pod coming back.
 // Prints the time from apply to seven ready members and the time to heal a deleted pod.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { BackupClient, httpTransport } from '@keyfleet/sdk/backup/client';
 import { trustedMembersFromCertificates } from '@keyfleet/sdk/hsm/certificate';
 import { hexToBytes } from '@noble/hashes/utils.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { paths, repoRoot, stateDir } from '../src/config.ts';
+import { repoRoot } from '../src/config.ts';
 import {
   ensureNamespace,
   isReady,
@@ -21,13 +19,14 @@ import {
   until,
   yamlDocs,
 } from './helpers.ts';
+import { type OperatorProcess, startOperatorProcess } from './operator-process.ts';
 
 const ns = 'vaults';
 const kube = new Kube();
 const fleetPath = `/apis/keyfleet.dev/v1alpha1/namespaces/${ns}/vaultfleets/backups`;
 const podsPath = `/api/v1/namespaces/${ns}/pods`;
 const figures: Record<string, number> = {};
-let operator: ChildProcess | undefined;
+let operator: OperatorProcess | undefined;
 /** What the client test escrowed, to recover again after a member is rebuilt. */
 let escrowed:
   | { key: Uint8Array; trustedMembers: Map<string, Uint8Array>; caPublicKey: Uint8Array }
@@ -90,32 +89,6 @@ async function recoverThrough(target: PodObj, members: PodObj[]): Promise<boolea
   return equal(await client.recover('alice', 'correct horse battery staple'), escrowed.key);
 }
 
-function startOperator(): ChildProcess {
-  const logDir = join(stateDir, 'logs');
-  mkdirSync(logDir, { recursive: true });
-  operatorLog = join(logDir, 'operator-40-vaultfleet.log');
-  const log = openSync(operatorLog, 'a');
-  const child = spawn(
-    process.execPath,
-    [
-      join(repoRoot, 'operator/src/main.ts'),
-      '--kubeconfig',
-      paths.kubeconfig,
-      '--watch-namespaces',
-      ns,
-      '--leader-election-namespace',
-      ns,
-      '--metrics-address',
-      '127.0.0.1:0',
-      '--log-level',
-      'debug',
-    ],
-    { stdio: ['ignore', log, log] },
-  );
-  closeSync(log);
-  return child;
-}
-
 beforeAll(async () => {
   // Only the VaultFleet CRD: this file tests its controller (10-crds checks every CRD of crds/).
   const crd = join(repoRoot, 'crds/vaultfleets.keyfleet.dev.yaml');
@@ -125,7 +98,8 @@ beforeAll(async () => {
     kube.getOrUndefined('/apis/keyfleet.dev/v1alpha1/namespaces/default/vaultfleets'),
   );
   await ensureNamespace(kube, ns);
-  operator = startOperator();
+  operator = startOperatorProcess(ns, '40-vaultfleet');
+  operatorLog = operator.logFile;
 });
 
 afterAll(async () => {
@@ -137,11 +111,7 @@ afterAll(async () => {
     async () => (await kube.getOrUndefined(fleetPath)) === undefined,
     60_000,
   ).catch((e: Error) => process.stderr.write(`40-vaultfleet cleanup: ${e.message}\n`));
-  if (operator && operator.exitCode === null) {
-    const exited = new Promise((r) => operator?.once('exit', r));
-    operator.kill('SIGTERM');
-    await exited;
-  }
+  await operator?.stop();
   await kube.delete(`/api/v1/namespaces/${ns}`).catch(() => false);
   process.stderr.write(`40-vaultfleet figures: ${JSON.stringify(figures)} (operator log ${operatorLog})\n`);
 }, 180_000);
