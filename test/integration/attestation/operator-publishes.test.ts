@@ -344,7 +344,7 @@ describe('the VaultFleet controller publishes attestations', () => {
     expect(p.serial).toBe(2);
     expect(p.previousAttestationDigest).toBe(formatDigest(envelopeDigest(first.envelope)));
     expect(second.previous?.envelope).toEqual(first.envelope);
-    expect(r.changes.join('\n')).toMatch(/OPAQUE/i);
+    expect((r.changes ?? []).join('\n')).toMatch(/OPAQUE/i);
     // The first bundle is now a rollback for a client that accepted the second.
     const back = verifyFleetBundle(first, trust(), {
       now: Date.now(),
