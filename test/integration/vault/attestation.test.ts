@@ -6,14 +6,18 @@
 // member at GET /v1/attestation. The client accepts it and backs up and recovers through it; it
 // refuses a fleet with no bundle, a tampered bundle, a rolled-back bundle, and a fleet whose
 // answering member (the leader) the bundle does not list.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import {
   type DsseEnvelope,
   encodeBundle,
   envelopeDigest,
   type FleetStatementInput,
+  formatAttestationTrust,
 } from '@keyfleet/sdk/attestation/index';
 import { ESCROW_PATHS } from '@keyfleet/sdk/backup/wire';
 import { AcceptedBundleStore } from '@keyfleet/sdk/vault/accepted-bundles';
@@ -129,6 +133,38 @@ const options = (o: Partial<AttestedFleetOptions> = {}): AttestedFleetOptions =>
   ...o,
 });
 
+const cli = fileURLToPath(new URL('../../../sdk/src/cli/main.ts', import.meta.url));
+
+/** `keyfleet backup <action>` against the fleet, verifying with its own trust file and state dir. */
+async function keyfleetBackup(
+  action: string,
+  user: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const home = join(dir, 'cli');
+  mkdirSync(home, { recursive: true });
+  const trust = join(home, 'attestation-trust.json');
+  writeFileSync(trust, formatAttestationTrust(options().trust));
+  writeFileSync(join(home, 'password'), 'battery staple\n');
+  const args = [
+    'backup',
+    action,
+    '--attestation-trust',
+    trust,
+    '--fleet',
+    fleet.fleetId,
+    '--url',
+    via().clientUrl,
+  ];
+  args.push('--user', user, '--password-file', join(home, 'password'), '--json');
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [cli, ...args]);
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const failed = e as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
 let first: Deployment;
 let second: Deployment;
 const backupKey = crypto.getRandomValues(new Uint8Array(32));
@@ -176,8 +212,25 @@ describe('a fleet that serves its attestation, and a client that verifies it', (
     );
   }, 60_000);
 
+  it('serves the keyfleet CLI: backup register and recover verify the served bundle first', async () => {
+    const registered = await keyfleetBackup('register', 'carol');
+    expect(registered.code, registered.stderr).toBe(0);
+    const out = JSON.parse(registered.stdout);
+    expect(out.attestation).toMatchObject({
+      fleet: fleet.fleetId,
+      serial: 2,
+      envelopeDigest: expect.any(String),
+    });
+    const recovered = await keyfleetBackup('recover', 'carol');
+    expect(recovered.code, recovered.stderr).toBe(0);
+    expect(JSON.parse(recovered.stdout).backupKey).toBe(out.backupKey);
+  }, 60_000);
+
   it('refuses a rollback to the older bundle, served by every member', async () => {
     await publish(first.bundle);
+    const cliRollback = await keyfleetBackup('recover', 'carol');
+    expect(cliRollback.code).toBe(4);
+    expect(JSON.parse(cliRollback.stdout).error.code).toBe('fleet-refused:rollback');
     const rollback = await refusalOf(connectAttestedFleet(options()));
     expect(rollback.code).toBe('rollback');
     expect(rollback.message).toMatch(/serial: 1 is older than the last seen serial 2/);
