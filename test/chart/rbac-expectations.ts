@@ -28,6 +28,7 @@ const manage = 'create,delete,get,list,patch,watch';
 /** What the operator may do to the workloads of the namespaces it manages (ClusterRole or per-namespace Role). */
 export const workloadGrants: Record<string, string> = {
   'apps/deployments': manage,
+  'apps/statefulsets': manage,
   'coordination.k8s.io/leases': 'create,delete,get,list,patch,update,watch',
   'core/configmaps': manage,
   'core/events': 'create,patch',
