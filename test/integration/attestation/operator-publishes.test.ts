@@ -354,4 +354,22 @@ describe('the VaultFleet controller publishes attestations', () => {
     expect(back.valid).toBe(false);
     expect(back.reasons.join('\n')).toMatch(/rollback/);
   }, 60_000);
+
+  it('re-certifies members whose certificate the operator failed to record, and attests them', async () => {
+    const before = publishedBundle();
+    // As if the operator had stopped between installing the certificates and recording them.
+    api.remove(builtin.configMap, NS, 'backups-member-certificates');
+    await passUntil(reconciler(), () => fleet()?.status?.attestation?.serial === 3);
+    const third = publishedBundle();
+    const r = verifyFleetBundle(third, trust(), {
+      now: Date.now(),
+      maxClockSkewMs: 300_000,
+      previous: before,
+    });
+    expect(r.reasons).toEqual([]);
+    expect((r.changes ?? []).join('\n')).toMatch(/re-issued for the same key/);
+    expect(events.some((e) => e.startsWith('Normal AttestationSigned: signed attestation serial 3'))).toBe(
+      true,
+    );
+  }, 60_000);
 });

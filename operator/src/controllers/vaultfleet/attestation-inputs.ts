@@ -79,6 +79,29 @@ export function hsmKeyIdMatches(reported: string, identityKey: Uint8Array): bool
   return hex.startsWith(reported) || hashed.startsWith(reported);
 }
 
+/** Whether `certificate` is for this fleet, member and zone, and for the HSM key the member reports. */
+export function certificateMatches(
+  certificate: Uint8Array | undefined,
+  fleetId: string,
+  memberId: string,
+  zone: string,
+  reportedKeyId: string,
+): boolean {
+  if (certificate === undefined) return false;
+  try {
+    const cert = decodeCertificate(certificate);
+    const s = cert.subject;
+    return (
+      s.fleet === fleetId &&
+      s.member === memberId &&
+      s.zone === zone &&
+      hsmKeyIdMatches(reportedKeyId, cert.identityPublicKey)
+    );
+  } catch {
+    return false;
+  }
+}
+
 export interface AttestationObservation {
   /** Whether the Raft group has a leader and no membership change under way. */
   readonly settled: boolean;
@@ -127,20 +150,7 @@ export function attestedDeployment(o: AttestationObservation): AttestedDeploymen
         message: `no certificate issued by this operator is recorded for member ${id}`,
       };
     }
-    let cert: ReturnType<typeof decodeCertificate> | undefined;
-    try {
-      cert = decodeCertificate(certificate);
-    } catch {
-      cert = undefined;
-    }
-    const s = cert?.subject;
-    if (
-      cert === undefined ||
-      s?.fleet !== o.fleetId ||
-      s.member !== id ||
-      s.zone !== zone ||
-      !hsmKeyIdMatches(keyId, cert.identityPublicKey)
-    ) {
+    if (!certificateMatches(certificate, o.fleetId, id, zone, keyId)) {
       return {
         reason: 'MemberCertificateMismatch',
         message: `the recorded certificate of member ${id} is not for the HSM key ${keyId} it reports in zone ${zone}`,

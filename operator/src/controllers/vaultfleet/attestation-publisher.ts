@@ -236,11 +236,12 @@ export class FleetAttestor {
             const envelope = signFleetStatement(statement, signer);
             await write(attestationRecordData(record.published?.bundle, { envelope }));
             record = { ...record, pending: { envelope, statement } };
-            this.#d.log.info('attestation signed', {
-              serial: step.input.serial,
-              digest: formatDigest(envelopeDigest(envelope)),
-              change: step.change.reason,
-            });
+            this.#d.event(
+              fleet,
+              'Normal',
+              'AttestationSigned',
+              `signed attestation serial ${step.input.serial} (${formatDigest(envelopeDigest(envelope))}): ${step.change.reason}: ${step.change.message}`,
+            );
             break;
           }
           case 'countersign': {

@@ -17,7 +17,7 @@
 //   9. an Event for the decision, the status, the fleet gauges.
 
 import type { VaultFleet } from '@keyfleet/sdk/api/index';
-import type { V1Node, V1PersistentVolumeClaim, V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Node, V1PersistentVolumeClaim, V1Pod, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from '../../log.ts';
 import { forgetFleet, type OperatorMetrics } from '../../metrics.ts';
 import type { KubeClient } from '../../runtime/client.ts';
@@ -37,8 +37,12 @@ import {
 import { DEFAULT_SPEC_OPTIONS, type SpecOptions } from '../../specs/options.ts';
 import type { RandomBytes } from '../../specs/secrets.ts';
 import { DataKey } from '../../specs/vault-contract.ts';
-import { memberCertificateFieldManager, memberCertificatePatch } from './attestation-certificates.ts';
-import { imageDigest } from './attestation-inputs.ts';
+import {
+  memberCertificateFieldManager,
+  memberCertificatePatch,
+  readMemberCertificates,
+} from './attestation-certificates.ts';
+import { certificateMatches, imageDigest } from './attestation-inputs.ts';
 import { attestationSignersPatch, ensureAttestationKey, signerFieldManager } from './attestation-key.ts';
 import { type AttestationOutcome, FleetAttestor } from './attestation-publisher.ts';
 import type { ComputedCondition } from './conditions.ts';
@@ -46,6 +50,7 @@ import { fleetObjects } from './fleet-objects.ts';
 import {
   type AdminConnector,
   LEADER_CALL_TIMEOUT_MS,
+  type MemberAnswer,
   podAdminUrl,
   type RaftObservation,
   raftObservation,
@@ -413,7 +418,8 @@ export class FleetReconciler {
     answers: Awaited<ReturnType<typeof readStatuses>>,
   ): Promise<number> {
     const pods = this.#d.caches.pods(fleet);
-    const todo = answers.filter((a) => a.status !== null && !a.status.hsmKeyId);
+    const unrecorded = await this.#unrecordedCertificate(fleet);
+    const todo = answers.filter((a) => a.status !== null && (!a.status.hsmKeyId || unrecorded(a)));
     const results = await Promise.allSettled(
       todo.map(async ({ zone }) => {
         const pod = pods.find((p) => p.metadata?.labels?.[Label.zone] === zone);
@@ -453,6 +459,32 @@ export class FleetReconciler {
       }
     });
     return done;
+  }
+
+  /**
+   * For a fleet that attests: whether a certified member has no matching certificate on record
+   * (the operator stopped between installing and recording it). Such a member is certified again
+   * (the vault accepts a new certificate for the same keys) so the attestation can list it.
+   */
+  async #unrecordedCertificate(fleet: VaultFleet): Promise<(a: MemberAnswer) => boolean> {
+    if (fleet.spec.directoryRef === undefined) return () => false;
+    const name = fleetName(fleet);
+    const recorded = readMemberCertificates(
+      (await this.#d.client.tryGet(builtin.configMap, fleetNamespace(fleet), memberCertificatesName(name))) as
+        | V1ConfigMap
+        | undefined,
+    );
+    const fleetIdentity = `${fleetNamespace(fleet)}/${name}`;
+    return (a) =>
+      a.status !== null &&
+      !!a.status.hsmKeyId &&
+      !certificateMatches(
+        recorded.get(a.status.member),
+        fleetIdentity,
+        a.status.member,
+        a.zone,
+        a.status.hsmKeyId,
+      );
   }
 
   // ---- the step -------------------------------------------------------------------------------
