@@ -116,6 +116,7 @@ describe('keyfleet backup and the fleet attestation', () => {
       /verified fleet vaults\/backups attestation serial 2 \(sha256:[0-9a-f]{64}\)/,
     );
     expect(accepted.code).toBe(1); // nothing answers escrow at the discard port
+    expect(accepted.err).toMatch(/change since the previous deployment: /);
     expect(readdirSync(join(dir, 'accepted-bundles'))).toEqual(['vaults_backups.last-accepted-bundle.json']);
     const rollback = await recoverWith(first);
     expect(rollback.code).toBe(4);

@@ -170,7 +170,12 @@ export const backupCommand: Command = {
     try {
       const fleet = await connect(context);
       accepted = fleet.accepted;
-      if (accepted && !context.json) context.err(`verified ${describeAccepted(accepted)}`);
+      if (accepted && !context.json) {
+        context.err(`verified ${describeAccepted(accepted)}`);
+        const { changes = [], notes } = accepted.verification;
+        for (const line of [...changes.map((c) => `change since the previous deployment: ${c}`), ...notes])
+          context.err(`  ${line}`);
+      }
       let key: Uint8Array;
       if (action === 'register') {
         key = readBackupKey(context);

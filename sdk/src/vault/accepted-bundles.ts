@@ -57,7 +57,9 @@ export class AcceptedBundleStore {
 
   /** Records `accepted` unless the record already holds a later serial (then it is kept). */
   save(accepted: AcceptedFleet): void {
-    const recorded = this.#recordedSerial(accepted.fleetId);
+    const current = this.load(accepted.fleetId);
+    if (current !== undefined && Buffer.from(current).equals(accepted.bundle)) return;
+    const recorded = current === undefined ? undefined : recordedSerial(current);
     if (recorded !== undefined && recorded > accepted.serial) return;
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const file = this.fileFor(accepted.fleetId);
@@ -71,17 +73,16 @@ export class AcceptedBundleStore {
     }
     renameSync(temporary, file);
   }
+}
 
-  #recordedSerial(fleetId: string): number | undefined {
-    const bytes = this.load(fleetId);
-    if (bytes === undefined) return undefined;
-    try {
-      return decodeStatement(envelopePayload(decodeBundle(bytes).envelope)).predicate.serial;
-    } catch (e) {
-      // The client refuses a fleet while its record is unreadable (acceptFleetBundle, 'bad-state');
-      // a person who removed or repaired it gets a fresh record here.
-      if (e instanceof AttestationError) return undefined;
-      throw e;
-    }
+/** The serial of a recorded bundle (our own file: read, not verified), or undefined if unreadable. */
+function recordedSerial(bytes: Uint8Array): number | undefined {
+  try {
+    return decodeStatement(envelopePayload(decodeBundle(bytes).envelope)).predicate.serial;
+  } catch (e) {
+    // The client refuses a fleet while its record is unreadable (acceptFleetBundle, 'bad-state');
+    // a person who removed or repaired it gets a fresh record here.
+    if (e instanceof AttestationError) return undefined;
+    throw e;
   }
 }
