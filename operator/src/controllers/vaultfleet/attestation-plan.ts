@@ -2,7 +2,7 @@
 //
 // The record lives in the ConfigMap `<fleet>-attestation`:
 //   bundle.json   the last published validation bundle (FORMAT.md), what members serve to clients;
-//   pending.json  the attestation in progress: {envelope, countersignature?}.
+//   pending.json  the attestation in progress: {envelope, countersignature?}; empty when none.
 // The steps of one attestation (FORMAT.md "Call sequence") and what makes them crash-safe:
 //   sign         build the statement, sign it, and store it as pending.json BEFORE it is sent
 //                anywhere (a compare-and-swap write). A crash before the write loses an envelope
@@ -70,7 +70,7 @@ export function readAttestationRecord(data: Readonly<Record<string, string>> | u
     };
   }
   const pendingText = data?.[AttestationData.pending];
-  if (pendingText !== undefined) {
+  if (pendingText !== undefined && pendingText !== '') {
     const p = object(
       parseJsonBytes(utf8(pendingText), 1024 * 1024, 'pending'),
       'pending',
@@ -103,7 +103,9 @@ export function attestationRecordData(
   const data: Record<string, string> = {};
   if (published !== undefined)
     data[AttestationData.bundle] = Buffer.from(encodeBundle(published)).toString('utf8');
-  if (pending !== undefined) data[AttestationData.pending] = JSON.stringify(pending);
+  // An empty pending.json means none: always sent, so the one field manager of the record keeps
+  // owning it and an apply replaces it, whatever the server's merge does with absent keys.
+  data[AttestationData.pending] = pending === undefined ? '' : JSON.stringify(pending);
   return data;
 }
 

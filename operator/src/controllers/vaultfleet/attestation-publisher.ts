@@ -65,6 +65,9 @@ export const keyDirectoryType: ResourceType = {
   namespaced: true,
 };
 
+/** The field manager of the record in ConfigMap `<fleet>-attestation`. */
+export const ATTESTATION_RECORD_MANAGER = 'keyfleet-attestation-record';
+
 /** How soon to look again while an attestation is in progress (waiting for an epoch, a witness). */
 export const ATTESTATION_REQUEUE_MS = 2_000;
 /** How far the clocks of the operator, witness and directory may differ in the self-check. */
@@ -197,11 +200,14 @@ export class FleetAttestor {
         },
         data,
       };
-      // Compare-and-swap: a write based on a stale read fails, and the next pass starts over.
-      cm =
-        cm === undefined
-          ? ((await client.create(builtin.configMap, asUnstructured(body), p.signal)) as V1ConfigMap)
-          : ((await client.update(builtin.configMap, asUnstructured(body), p.signal)) as V1ConfigMap);
+      // Compare-and-swap: server-side apply with the resourceVersion read (a precondition), so a
+      // write based on a stale read fails with a conflict and the next pass starts over. One field
+      // manager owns the whole record, so a data key it stops sending (pending.json) is removed.
+      cm = (await client.apply(builtin.configMap, asUnstructured(body), {
+        signal: p.signal,
+        fieldManager: ATTESTATION_RECORD_MANAGER,
+        keepResourceVersion: true,
+      })) as V1ConfigMap;
     };
     const published = () => (record.published ? attestationStatus(record.published, cmName) : undefined);
     const withStatus = (o: { condition: ComputedCondition; requeueAfter?: number }): AttestationOutcome => {
