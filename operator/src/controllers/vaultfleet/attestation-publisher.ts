@@ -6,8 +6,23 @@
 // Before a bundle is published the operator verifies it exactly as a client would
 // (verifyFleetBundle, with the keys the KeyDirectory's status lists), so it never publishes a
 // bundle that clients would reject.
+//
+// The attestation files of this controller:
+//   attestation-key.ts           the fleet's attestation key Secret and its `<kd>-attestation-signers` entry
+//   attestation-certificates.ts  the record of the HSM certificates the operator issued
+//   attestation-inputs.ts        what the attestation says, from the observation (image digest rules)
+//   attestation-plan.ts          the durable record in `<fleet>-attestation` and the next step
+//   attestation-directory.ts     HTTP to the KeyDirectory's witness, publisher and reader pods
+//   attestation-publisher.ts     this file: the pass
+// Objects: Secret `<fleet>-attestation-key`; ConfigMaps `<fleet>-attestation` (bundle.json,
+// pending.json), `<fleet>-member-certificates`, and this fleet's key in `<kd>-attestation-signers`.
+// Attested condition reasons: Attested (True); NoDirectory, InvalidValidity, RecordDamaged,
+// the NotAttestable reasons of attestation-inputs.ts, DirectoryNotFound, WaitingForWitness,
+// WaitingForWitnessKey, WitnessUnavailable, WitnessRefused, WaitingForDirectory,
+// WaitingForDirectoryEpoch, DirectoryRefused, BundleInvalid, AttestationFailed (False).
+// WitnessRefused, DirectoryRefused, BundleInvalid and RecordDamaged need a person: the operator
+// will not fork the fleet's history to get past them.
 
-import { DEFAULT_LIMITS, decodeLookupProof } from '@keyfleet/sdk/akd/codec';
 import type { KeyDirectory, VaultFleet, VaultFleetStatus } from '@keyfleet/sdk/api/index';
 import { bundleFor, directoryChange, signFleetStatement } from '@keyfleet/sdk/attestation/attest';
 import { MAX_LOOKUP_PROOF_BYTES } from '@keyfleet/sdk/attestation/bundle';
