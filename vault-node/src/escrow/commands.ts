@@ -12,6 +12,8 @@
 //
 //   result  = u8 status (0 ok, 1 not-found, 2 exists, 3 stale, 4 locked, 5 invalid) | ok payload
 //     attempt ok        u8 attempts | u8 guess limit | credential nonce (16) | bytes16 record
+//                       | u64 index | u64 term (of the attempt entry: the HSM's proof that it was
+//                       committed, hsm/attempt-ledger.ts)
 //     reset ok          u8 has key (0/1) | [sealed backup key (72)]
 //
 // "record digest" names the registration an operation was authorised for (recordDigest in
@@ -20,6 +22,7 @@
 
 import { CREDENTIAL_NONCE_BYTES, OPAQUE_SIZES, USER_ID_PATTERN } from '@keyfleet/sdk/backup/crypto';
 import { ByteReader, ByteWriter, DecodeError } from '@keyfleet/sdk/bytes';
+import type { AttemptProof } from '../hsm/attempt-ledger.ts';
 import { SEALED_BACKUP_KEY_BYTES } from '../hsm/opaque-engine.ts';
 
 const VERSION = 1;
@@ -65,6 +68,8 @@ export interface AttemptGranted {
   readonly guessLimit: number;
   readonly credentialNonce: Uint8Array;
   readonly registrationRecord: Uint8Array;
+  /** Where the attempt entry sits in the log: what the HSM asks for before it evaluates. */
+  readonly attempt: AttemptProof;
 }
 
 export type AttemptResult = AttemptGranted | { readonly status: Refusal };
@@ -175,8 +180,10 @@ export function decodeAttemptResult(bytes: Uint8Array): AttemptResult {
   const credentialNonce = r.raw(CREDENTIAL_NONCE_BYTES, 'credential nonce');
   const n = OPAQUE_SIZES.registrationRecord;
   const registrationRecord = r.bytes16('registration record', n, n);
+  const index = r.u64('attempt index');
+  const term = r.u64('attempt term');
   r.end('result');
-  return { status, attempts, guessLimit, credentialNonce, registrationRecord };
+  return { status, attempts, guessLimit, credentialNonce, registrationRecord, attempt: { index, term } };
 }
 
 export function decodeResetResult(bytes: Uint8Array): ResetResult {

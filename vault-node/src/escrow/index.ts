@@ -16,4 +16,4 @@ export {
   handleEscrowRequest,
   type Propose,
 } from './service.ts';
-export { type EscrowRecord, EscrowStateMachine } from './state-machine.ts';
+export { type EscrowRecord, EscrowStateMachine, type EscrowStateMachineOptions } from './state-machine.ts';

@@ -39,7 +39,7 @@ function transportTo(service: EscrowService, tamper?: (path: string, body: unkno
 }
 
 function setup(o: Partial<BackupClientOptions> = {}) {
-  const log = inMemoryLog();
+  const log = inMemoryLog(fleet.members[0]!.hsm);
   const spy = counting(fleet.members[0]!.hsm);
   const service = new EscrowService({ hsm: spy.hsm, propose: log.propose, guessLimit: GUESS_LIMIT });
   const client = new BackupClient({

@@ -72,7 +72,7 @@ function service(log: InMemoryLog, hsm: EscrowHsm = a, propose: Propose = log.pr
 
 describe('recover start: the attempt is committed before the OPRF is evaluated', () => {
   it('evaluates only after the attempt commit resolved, in that order', async () => {
-    const log = inMemoryLog();
+    const log = inMemoryLog(a, b);
     const events: string[] = [];
     const spy = counting(a);
     const hsm: EscrowHsm = {
@@ -102,7 +102,7 @@ describe('recover start: the attempt is committed before the OPRF is evaluated',
           maxLength: 12,
         }),
         async (plan) => {
-          const log = inMemoryLog();
+          const log = inMemoryLog(a, b);
           const userId = newUser();
           await registered(service(log), userId, 'pw');
           const spy = counting(a);
@@ -137,7 +137,7 @@ describe('recover start: the attempt is committed before the OPRF is evaluated',
   }, 60_000);
 
   it('wrong guesses: exactly guessLimit evaluations, then 423 forever', async () => {
-    const log = inMemoryLog();
+    const log = inMemoryLog(a, b);
     const spy = counting(a);
     const svc = service(log, spy.hsm);
     const userId = newUser();
@@ -159,7 +159,7 @@ describe('recover start: the attempt is committed before the OPRF is evaluated',
 
 describe('recover finish', () => {
   it('releases the key encrypted under the session and resets the count', async () => {
-    const log = inMemoryLog();
+    const log = inMemoryLog(a, b);
     const svc = service(log);
     const userId = newUser();
     await registered(svc, userId, 'pw');
@@ -183,7 +183,7 @@ describe('recover finish', () => {
   });
 
   it('a finish sent to another member (leader changed) fails and the attempt stays spent', async () => {
-    const log = inMemoryLog();
+    const log = inMemoryLog(a, b);
     const onA = service(log, a);
     const onB = service(log, b);
     const userId = newUser();
@@ -196,7 +196,7 @@ describe('recover finish', () => {
   });
 
   it('releases nothing when the reset cannot be committed (leadership lost)', async () => {
-    const log = inMemoryLog();
+    const log = inMemoryLog(a, b);
     const spy = counting(a);
     const userId = newUser();
     await registered(service(log), userId, 'pw');
@@ -211,7 +211,7 @@ describe('recover finish', () => {
   });
 
   it('a finish for another user, or a replayed finish, is refused', async () => {
-    const log = inMemoryLog();
+    const log = inMemoryLog(a, b);
     const svc = service(log);
     const userId = newUser();
     await registered(svc, userId, 'pw');
@@ -229,7 +229,7 @@ describe('recover finish', () => {
 
 describe('registration', () => {
   it('registration start evaluates under a fresh credential nonce each time (no OPRF oracle)', async () => {
-    const svc = service(inMemoryLog());
+    const svc = service(inMemoryLog(a, b));
     const { registrationRequest } = opaque.client.startRegistration({ password: 'guess' });
     const req = { userId: 'victim', registrationRequest: bytes(registrationRequest) };
     const r1 = await svc.registerStart(req);
@@ -239,7 +239,7 @@ describe('registration', () => {
   });
 
   it('first registration wins; a ticket is bound to its user', async () => {
-    const log = inMemoryLog();
+    const log = inMemoryLog(a, b);
     const svc = service(log);
     const userId = newUser();
     await registered(svc, userId, 'pw');
@@ -257,7 +257,7 @@ describe('registration', () => {
   });
 
   it('replace and delete need a session of the owner', async () => {
-    const log = inMemoryLog();
+    const log = inMemoryLog(a, b);
     const svc = service(log);
     const userId = newUser();
     await registered(svc, userId, 'pw');
@@ -275,7 +275,7 @@ describe('registration', () => {
   });
 
   it("replace needs the owner's session, a ticket for this user, and the kept key under the session", async () => {
-    const log = inMemoryLog();
+    const log = inMemoryLog(a, b);
     const svc = service(log);
     const userId = newUser();
     await registered(svc, userId, 'old');
@@ -313,7 +313,7 @@ describe('registration', () => {
   });
 
   it('an upload that does not authenticate under the session is refused', async () => {
-    const log = inMemoryLog();
+    const log = inMemoryLog(a, b);
     const svc = service(log);
     const userId = newUser();
     await registered(svc, userId, 'pw');
@@ -334,7 +334,7 @@ describe('registration', () => {
 
 describe('handleEscrowRequest', () => {
   it('answers malformed input of every field with 4xx and changes nothing (property)', async () => {
-    const log = inMemoryLog();
+    const log = inMemoryLog(a, b);
     const svc = service(log);
     const userId = newUser();
     await registered(svc, userId, 'pw');
@@ -389,7 +389,7 @@ describe('handleEscrowRequest', () => {
   }, 60_000);
 
   it('maps outcomes to statuses: 201 on registration, 404 unknown path and user, 423 locked', async () => {
-    const log = inMemoryLog();
+    const log = inMemoryLog(a, b);
     const svc = service(log);
     expect((await handleEscrowRequest(svc, '/v1/escrow/nope', {})).status).toBe(404);
     const start = { userId: 'nobody', startLoginRequest: Buffer.alloc(96).toString('base64url') };
@@ -431,7 +431,7 @@ describe('login state and session lifetimes (leader memory, short TTL)', () => {
       extra: { now: () => now, loginTtlMs: 1_000, sessionTtlMs: 5_000, maxPendingLogins: 2 },
     });
     try {
-      const log = inMemoryLog();
+      const log = inMemoryLog(f.members[0]!.hsm);
       const svc = new EscrowService({ hsm: f.members[0]!.hsm, propose: log.propose, guessLimit: 10 });
       const userId = newUser();
       await registered(svc, userId, 'pw', f.fleetId);

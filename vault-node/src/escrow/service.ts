@@ -161,8 +161,10 @@ export class EscrowService {
   }
 
   /**
-   * Commits attempts += 1, and only once that is committed and granted runs server.startLogin. A
-   * locked record, or one whose count is at the limit (which locks it), is never evaluated again.
+   * Commits attempts += 1, and only once that is committed and granted runs server.startLogin,
+   * presenting the attempt entry's index and term to the HSM, which evaluates only for an attempt
+   * its member applied, once. A locked record, or one whose count is at the limit (which locks it),
+   * is never evaluated again.
    */
   async recoverStart(req: RecoverStartRequest): Promise<RecoverStartResponse> {
     const granted = decodeAttemptResult(await this.#commit({ op: 'attempt', userId: req.userId }));
@@ -172,6 +174,7 @@ export class EscrowService {
       credentialNonce: granted.credentialNonce,
       registrationRecord: granted.registrationRecord,
       startLoginRequest: req.startLoginRequest,
+      attempt: granted.attempt,
     });
     return { member: this.#hsm.memberId, ...r };
   }

@@ -2,6 +2,7 @@ import { recordDigest } from '@keyfleet/sdk/backup/crypto';
 import { toHex } from '@keyfleet/sdk/hsm/bytes';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import type { CommittedAttempt } from '../hsm/attempt-ledger.ts';
 import type { Entry } from '../raft/types.ts';
 import {
   decodeAttemptResult,
@@ -12,7 +13,7 @@ import {
   encodeCommand,
   MAX_COMMAND_BYTES,
 } from './commands.ts';
-import { EscrowStateMachine } from './state-machine.ts';
+import { EscrowStateMachine, type EscrowStateMachineOptions } from './state-machine.ts';
 
 // Two possible registrations per test; digests of each, and a digest of neither.
 const VARIANTS = [0, 1].map((v) => ({
@@ -26,9 +27,10 @@ const DIGESTS = [
 const SEALED = [new Uint8Array(72).fill(1), new Uint8Array(72).fill(2)];
 const USERS = ['alice', 'bob', 'carol'];
 
-function machine() {
-  const sm = new EscrowStateMachine();
-  let index = 0;
+/** A machine fed entries of term 1 from index `after` + 1 on (a restored one continues the log). */
+function machine(after = 0, o: EscrowStateMachineOptions = {}) {
+  const sm = new EscrowStateMachine(o);
+  let index = after;
   const apply = (c: EscrowCommand | Uint8Array) =>
     sm.apply({
       term: 1,
@@ -51,6 +53,24 @@ const register = (
   // A replacement keeps SEALED[0] as its backup key.
   replace: replace && { digest: replace, sealedBackupKey: SEALED[0]! },
   ...VARIANTS[v]!,
+});
+
+describe('escrow state machine: granted attempts for the HSM', () => {
+  it('reports each granted attempt with its entry, and the result names the same entry', () => {
+    const granted: CommittedAttempt[] = [];
+    const { apply } = machine(41, { onAttemptGranted: (a) => granted.push(a) });
+    apply(register('alice', 2)); // index 42
+    const first = decodeAttemptResult(apply({ op: 'attempt', userId: 'alice' }));
+    expect(first).toMatchObject({ status: 'ok', attempts: 1, attempt: { index: 43, term: 1 } });
+    expect(decodeAttemptResult(apply({ op: 'attempt', userId: 'bob' })).status).toBe('not-found');
+    apply({ op: 'attempt', userId: 'alice' }); // index 45
+    expect(decodeAttemptResult(apply({ op: 'attempt', userId: 'alice' })).status).toBe('locked');
+    // Only granted attempts are reported: not the unknown user, not the one that locked.
+    expect(granted).toEqual([
+      { index: 43, term: 1, userId: 'alice', recordDigest: DIGESTS[0] },
+      { index: 45, term: 1, userId: 'alice', recordDigest: DIGESTS[0] },
+    ]);
+  });
 });
 
 describe('escrow state machine: the guess limit', () => {
@@ -326,7 +346,7 @@ describe('escrow state machine against its model (property)', () => {
           const a = machine();
           for (const c of before) a.apply(toCommand(c));
           const snap = a.sm.snapshot();
-          const b = machine();
+          const b = machine(before.length);
           b.sm.restore(snap);
           expect(b.sm.snapshot()).toEqual(snap);
           for (const c of after) {

@@ -8,6 +8,9 @@
 // attempts < guessLimit; the first attempt that finds the counter at the limit locks the record,
 // and a locked record refuses every operation, forever. `reset-attempts` (after a successful
 // login) sets the counter back to 0 and returns the sealed backup key from committed state.
+// Every granted attempt is also reported to `onAttemptGranted` (the member's HSM, which evaluates
+// the OPRF only for an attempt reported this way, once: hsm/attempt-ledger.ts); the result carries
+// the entry's index and term so the proposer can name it.
 
 import {
   CREDENTIAL_NONCE_BYTES,
@@ -18,6 +21,7 @@ import {
 import { ByteReader, ByteWriter, DecodeError } from '@keyfleet/sdk/bytes';
 import { ctEqual } from '@keyfleet/sdk/hsm/bytes';
 import { sha256 } from '@noble/hashes/sha2.js';
+import type { CommittedAttempt } from '../hsm/attempt-ledger.ts';
 import { SEALED_BACKUP_KEY_BYTES } from '../hsm/opaque-engine.ts';
 import type { Entry, StateMachine } from '../raft/types.ts';
 import { decodeCommand, type EscrowCommand, encodeResult, MAX_GUESS_LIMIT } from './commands.ts';
@@ -44,8 +48,18 @@ function held(r: EscrowRecord): Held {
   return { ...r, digest: recordDigest(r.credentialNonce, r.registrationRecord) };
 }
 
+export interface EscrowStateMachineOptions {
+  /** Called for each attempt granted, as it is applied (it must not throw). */
+  readonly onAttemptGranted?: (attempt: CommittedAttempt) => void;
+}
+
 export class EscrowStateMachine implements StateMachine {
   #records = new Map<string, Held>();
+  readonly #onAttemptGranted: ((attempt: CommittedAttempt) => void) | undefined;
+
+  constructor(o: EscrowStateMachineOptions = {}) {
+    this.#onAttemptGranted = o.onAttemptGranted;
+  }
 
   /** Number of records (for metrics). */
   get size(): number {
@@ -74,10 +88,10 @@ export class EscrowStateMachine implements StateMachine {
     } catch {
       return encodeResult('invalid');
     }
-    return this.#apply(c);
+    return this.#apply(c, entry);
   }
 
-  #apply(c: EscrowCommand): Uint8Array {
+  #apply(c: EscrowCommand, entry: Entry): Uint8Array {
     const r = this.#records.get(c.userId);
     if (c.op === 'register' && c.replace === null) {
       if (r) return encodeResult('exists');
@@ -93,12 +107,20 @@ export class EscrowStateMachine implements StateMachine {
           return encodeResult('locked');
         }
         this.#records.set(c.userId, { ...r, attempts: r.attempts + 1 });
+        this.#onAttemptGranted?.({
+          index: entry.index,
+          term: entry.term,
+          userId: c.userId,
+          recordDigest: r.digest,
+        });
         return encodeResult('ok', (w) =>
           w
             .u8(r.attempts + 1)
             .u8(r.guessLimit)
             .raw(r.credentialNonce)
-            .bytes16(r.registrationRecord),
+            .bytes16(r.registrationRecord)
+            .u64(entry.index)
+            .u64(entry.term),
         );
       case 'register':
         if (!ctEqual(c.replace!.digest, r.digest)) return encodeResult('stale');

@@ -23,7 +23,16 @@ export interface InMemoryLog {
   committed(): number;
 }
 
-export function inMemoryLog(sm = new EscrowStateMachine()): InMemoryLog {
+/** What an HSM offers the state machine: the attempts it may evaluate (hsm/attempt-ledger.ts). */
+export type AttemptSink = Pick<SoftwareHsm, 'recordCommittedAttempt'>;
+
+/** A log whose state machine reports granted attempts to `hsms`, as every member's does to its own. */
+export function inMemoryLog(...hsms: AttemptSink[]): InMemoryLog {
+  const sm = new EscrowStateMachine({
+    onAttemptGranted: (a) => {
+      for (const h of hsms) h.recordCommittedAttempt(a);
+    },
+  });
   let index = 0;
   return {
     sm,

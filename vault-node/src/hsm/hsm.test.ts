@@ -51,6 +51,7 @@ describe('the HSM surface', () => {
         'importFleetSecret',
         'opaqueRegistrationResponse',
         'opaqueCheckTicket',
+        'recordCommittedAttempt',
         'opaqueStartLogin',
         'opaqueFinishLogin',
         'escrowSealUpload',

@@ -13,6 +13,7 @@
 import { type KeyObject, randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { recordDigest } from '@keyfleet/sdk/backup/crypto';
 import { AEAD_NONCE_BYTES, aeadOpen, aeadSeal, context, deriveKey } from '@keyfleet/sdk/hsm/aead';
 import {
   encodeSlotAttestation,
@@ -47,6 +48,7 @@ import {
 } from '@keyfleet/sdk/hsm/keys';
 import * as opaque from '@serenity-kit/opaque';
 import { writeFileAtomic } from '../raft/storage/fsync.ts';
+import { AttemptLedger, type AttemptProof, type CommittedAttempt } from './attempt-ledger.ts';
 import { type AuditHead, AuditLog } from './audit-log.ts';
 import { decodeEnvelope, openEnvelope, sealEnvelope } from './fleet-secret.ts';
 import { OpaqueEngine } from './opaque-engine.ts';
@@ -60,6 +62,8 @@ export const FLEET_SECRET_SLOT = 'fleet-opaque';
 const EXTERNAL_PURPOSES: ReadonlySet<Purpose> = new Set([Purpose.raftMessage]);
 const LABEL_PATTERN = /^[a-z0-9][a-z0-9._/-]{0,62}$/;
 const WRAP_VERSION = 1;
+const DEFAULT_LOGIN_TTL_MS = 30_000;
+const DEFAULT_MAX_PENDING = 65_536;
 const MAX_WRAP_BYTES = 16 * 1024 * 1024;
 
 export interface SoftwareHsmOptions {
@@ -112,6 +116,7 @@ export class SoftwareHsm {
   readonly #trustAnchors: readonly Uint8Array[];
   readonly #now: () => number;
   readonly #o: SoftwareHsmOptions;
+  readonly #attempts: AttemptLedger;
   #certificate: Certificate | null = null;
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
@@ -125,6 +130,10 @@ export class SoftwareHsm {
     this.#trustAnchors = o.trustAnchors.map((k) => k.slice());
     this.#now = o.now ?? Date.now;
     this.#o = o;
+    this.#attempts = new AttemptLedger({
+      ttlMs: o.loginTtlMs ?? DEFAULT_LOGIN_TTL_MS,
+      max: o.maxPendingLogins ?? DEFAULT_MAX_PENDING,
+    });
   }
 
   /**
@@ -219,9 +228,9 @@ export class SoftwareHsm {
             memberId: this.memberId,
             now: this.#now,
             signTranscript: (t) => this.#identitySign(Purpose.escrowResponse, t),
-            loginTtlMs: this.#o.loginTtlMs ?? 30_000,
+            loginTtlMs: this.#o.loginTtlMs ?? DEFAULT_LOGIN_TTL_MS,
             sessionTtlMs: this.#o.sessionTtlMs ?? 120_000,
-            maxPending: this.#o.maxPendingLogins ?? 65_536,
+            maxPending: this.#o.maxPendingLogins ?? DEFAULT_MAX_PENDING,
           }),
         };
     }
@@ -588,7 +597,20 @@ export class SoftwareHsm {
     return nonce;
   }
 
-  /** server.startLogin; the login state stays inside, named by the returned loginId. */
+  /**
+   * Records an attempt the escrow state machine applied (so Raft committed it): the one
+   * opaqueStartLogin it allows (attempt-ledger.ts). Called from apply, on every member.
+   */
+  recordCommittedAttempt(a: CommittedAttempt): void {
+    this.#open();
+    this.#attempts.record(a, this.#now());
+  }
+
+  /**
+   * server.startLogin, only for a committed attempt not evaluated yet: `attempt` is the log index
+   * and term of the attempt entry, which must have been recorded for this user and registration.
+   * The login state stays inside, named by the returned loginId.
+   */
   opaqueStartLogin(
     slot: string,
     i: {
@@ -596,10 +618,19 @@ export class SoftwareHsm {
       credentialNonce: Uint8Array;
       registrationRecord: Uint8Array;
       startLoginRequest: Uint8Array;
+      attempt: AttemptProof;
     },
   ) {
-    const r = this.#engine(slot).startLogin(i);
-    this.#audit.append('opaque-start-login', slot);
+    const engine = this.#engine(slot);
+    const digest = recordDigest(i.credentialNonce, i.registrationRecord);
+    if (!this.#attempts.consume(i.attempt, i.userId, digest, this.#now())) {
+      this.#audit.append('opaque-start-login-refused', slot, `attempt=${i.attempt.index}`);
+      throw new HsmError(
+        `no committed, unused attempt at index ${i.attempt.index} (term ${i.attempt.term}) for this user and registration`,
+      );
+    }
+    const r = engine.startLogin(i);
+    this.#audit.append('opaque-start-login', slot, `attempt=${i.attempt.index}`);
     return r;
   }
 

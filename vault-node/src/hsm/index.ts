@@ -1,3 +1,4 @@
+export type { AttemptProof, CommittedAttempt } from './attempt-ledger.ts';
 export {
   type AuditEntry,
   type AuditHead,

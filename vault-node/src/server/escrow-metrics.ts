@@ -4,7 +4,7 @@
 
 import { ESCROW_PATHS } from '@keyfleet/sdk/backup/wire';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { decodeCommand, EscrowStateMachine } from '../escrow/index.ts';
+import { decodeCommand, EscrowStateMachine, type EscrowStateMachineOptions } from '../escrow/index.ts';
 import type { Entry, StateMachine } from '../raft/types.ts';
 
 export class EscrowMetrics {
@@ -87,11 +87,12 @@ export function recoveryOutcome(path: string, status: number): string | null {
 
 /** The escrow state machine, with lockouts and attempt counts observed as entries apply. */
 export class ObservedEscrowStateMachine implements StateMachine {
-  readonly inner = new EscrowStateMachine();
+  readonly inner: EscrowStateMachine;
   readonly #metrics: EscrowMetrics;
 
-  constructor(metrics: EscrowMetrics) {
+  constructor(metrics: EscrowMetrics, options: EscrowStateMachineOptions = {}) {
     this.#metrics = metrics;
+    this.inner = new EscrowStateMachine(options);
   }
 
   apply(entry: Entry): Uint8Array {

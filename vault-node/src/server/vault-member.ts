@@ -163,7 +163,10 @@ export class VaultMember {
       id: config.memberId,
       peers: new Map([...known].map((m) => [m, this.peerUrlOf(m)])),
       dataDir: raftDir,
-      stateMachine: new ObservedEscrowStateMachine(this.#metrics as EscrowMetrics),
+      // Granted attempts go to this member's HSM as they apply: the OPRF runs only for those.
+      stateMachine: new ObservedEscrowStateMachine(this.#metrics as EscrowMetrics, {
+        onAttemptGranted: (attempt) => hsm.recordCommittedAttempt(attempt),
+      }),
       authenticator,
       registry: this.registry,
       bootstrap: bootstrapping
