@@ -169,6 +169,23 @@ describe('nextAttestationStep: the record after every possible crash', () => {
     );
   });
 
+  it('a pending envelope that expired unpublished is abandoned: the next takes the serial after it', () => {
+    const first = signed({});
+    const record = published(first);
+    const second = signed(record, deployment({ guessLimit: 9 }));
+    const stuck = readAttestationRecord(
+      attestationRecordData(record.published?.bundle, { envelope: second.envelope }),
+    );
+    const expiry = Date.parse(second.statement.predicate.expiresAt);
+    expect(
+      nextAttestationStep(stuck, deployment({ guessLimit: 9 }), facts({ nowMs: expiry - 1000 })).kind,
+    ).toBe('countersign');
+    const third = signed(stuck, deployment({ guessLimit: 9 }), facts({ nowMs: expiry }));
+    expect(third.step.change.reason).toBe('PendingExpired');
+    expect(third.step.input.serial).toBe(3);
+    expect(third.step.input.previousAttestationDigest).toEqual(envelopeDigest(first.envelope));
+  });
+
   it('a pending envelope that is not above the published serial is stale and ignored', () => {
     const first = signed({});
     const record = published(first);

@@ -224,19 +224,32 @@ export function nextAttestationStep(
 ): AttestationStep {
   const published = record.published;
   const pending = record.pending;
+  let abandonedSerial = 0;
   // An attestation in progress is finished first, whatever changed since: it may already be
-  // countersigned or logged, and the next one chains to it.
+  // countersigned or logged, and the next one chains to it. Unless it expired before it could be
+  // published (a witness or directory down for its whole validity): no client could accept it
+  // then, and the next attestation takes the serial after it (never its serial again: a witness
+  // may have countersigned it), chaining to the last published one; clients see a gap, no fork.
   if (
     pending !== undefined &&
     pending.statement.predicate.serial > (published?.statement.predicate.serial ?? 0)
   ) {
-    const countersignature = pending.countersignature;
-    return countersignature === undefined
-      ? { kind: 'countersign', pending }
-      : { kind: 'log', pending: { ...pending, countersignature } };
+    if (Date.parse(pending.statement.predicate.expiresAt) > facts.nowMs) {
+      const countersignature = pending.countersignature;
+      return countersignature === undefined
+        ? { kind: 'countersign', pending }
+        : { kind: 'log', pending: { ...pending, countersignature } };
+    }
+    abandonedSerial = pending.statement.predicate.serial;
   }
   if ('reason' in deployment) return { kind: 'wait', why: deployment };
-  const change = attestationChange(published?.statement, deployment, facts.nowMs, facts.validityMs);
+  const change: AttestationChange | null =
+    abandonedSerial > 0
+      ? {
+          reason: 'PendingExpired',
+          message: `attestation serial ${abandonedSerial} expired before it was published`,
+        }
+      : attestationChange(published?.statement, deployment, facts.nowMs, facts.validityMs);
   if (change === null) return { kind: 'none' };
   // The serial and the chain continue from the record, or from the status if the record was lost.
   const knownSerial = facts.lastKnown?.serial ?? 0;
@@ -252,7 +265,7 @@ export function nextAttestationStep(
     input: {
       fleet: facts.fleet,
       generation: facts.generation,
-      serial: Math.max(knownSerial, recordSerial) + 1,
+      serial: Math.max(knownSerial, recordSerial, abandonedSerial) + 1,
       zones: deployment.zones,
       guessLimit: deployment.guessLimit,
       members: deployment.members,
