@@ -50,7 +50,9 @@ describe('a seven-member vault fleet of real processes', () => {
     writeFileSync(trust, fleet.trustFile(fleet.members[3]?.clientUrl));
     writeFileSync(password, 'hunter2 but longer\n');
     writeFileSync(wrong, 'hunter3\n');
-    const common = ['--trust', trust, '--user', 'carol', '--json'];
+    // This test is about the escrow path; test/integration/vault/attestation.test.ts covers the
+    // attested path (the default) against a served bundle.
+    const common = ['--trust', trust, '--user', 'carol', '--json', '--insecure-skip-attestation'];
     const registered = await keyfleet('backup', 'register', ...common, '--password-file', password);
     expect(registered.code, registered.stderr).toBe(0);
     const key = (JSON.parse(registered.stdout) as { backupKey: string }).backupKey;
