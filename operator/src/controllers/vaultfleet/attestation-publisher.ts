@@ -23,6 +23,7 @@
 // WitnessRefused, DirectoryRefused, BundleInvalid and RecordDamaged need a person: the operator
 // will not fork the fleet's history to get past them.
 
+import { DEFAULT_LIMITS, decodeLookupProof } from '@keyfleet/sdk/akd/codec';
 import type { KeyDirectory, VaultFleet, VaultFleetStatus } from '@keyfleet/sdk/api/index';
 import { bundleFor, directoryChange, signFleetStatement } from '@keyfleet/sdk/attestation/attest';
 import { MAX_LOOKUP_PROOF_BYTES } from '@keyfleet/sdk/attestation/bundle';
