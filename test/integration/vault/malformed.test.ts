@@ -279,13 +279,14 @@ describe('malformed input is refused with 4xx JSON and changes nothing', () => {
     await expectUnchanged(before);
   });
 
-  it('peer port: arbitrary bytes to the Raft and fleet-secret endpoints', async () => {
+  it('peer port: arbitrary bytes to the Raft, fleet-secret and forwarded-request endpoints', async () => {
     const before = await fleetState();
     const peerRequests = fc.record({
       path: fc.constantFrom(
         RAFT_MESSAGES_PATH,
         RAFT_SNAPSHOT_PATH,
         HttpPath.peerFleetSecret,
+        HttpPath.peerForward,
         '/raft/v1/other',
         '/v1/fleet/nothing',
       ),
