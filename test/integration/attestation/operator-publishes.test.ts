@@ -26,7 +26,7 @@ import type { V1ConfigMap, V1Node, V1PersistentVolumeClaim, V1Pod, V1Secret } fr
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Running, startPublisher, startWitness } from '../../../directory-node/src/roles.ts';
-import { keyDirectoryType } from '../../../operator/src/controllers/vaultfleet/attestation-publisher.ts';
+import { keyDirectoryType } from '../../../operator/src/controllers/keydirectory/reconcile.ts';
 import { FakeMembers } from '../../../operator/src/controllers/vaultfleet/fake-members.ts';
 import type {
   AdminConnector,

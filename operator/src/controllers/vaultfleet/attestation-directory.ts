@@ -6,6 +6,7 @@
 import type { DirectoryLookupJson } from '@keyfleet/sdk/attestation/bundle';
 import type { DsseEnvelope } from '@keyfleet/sdk/attestation/dsse';
 import type { V1Pod } from '@kubernetes/client-node';
+import { labelValue } from '../../specs/names.ts';
 
 export const DIRECTORY_HTTP_PORT = 8080;
 export const DIRECTORY_CALL_TIMEOUT_MS = 10_000;
@@ -34,7 +35,7 @@ export function readyDirectoryUrls(
   return pods
     .filter(
       (p) =>
-        p.metadata?.labels?.[INSTANCE_LABEL] === keyDirectory &&
+        p.metadata?.labels?.[INSTANCE_LABEL] === labelValue(keyDirectory) &&
         p.metadata?.labels?.[COMPONENT_LABEL] === component &&
         isReady(p) &&
         (p.status?.podIP ?? '') !== '',

@@ -48,9 +48,10 @@ import { equalBytes } from '@noble/curves/utils.js';
 import type { Logger } from '../../log.ts';
 import type { KubeClient } from '../../runtime/client.ts';
 import type { EventType } from '../../runtime/events.ts';
-import { builtin, type ResourceType, type Unstructured } from '../../runtime/resource.ts';
+import { builtin, type Unstructured } from '../../runtime/resource.ts';
 import { fleetLabels, fleetName, fleetNamespace, ownedMeta } from '../../specs/labels.ts';
 import { attestationConfigMapName, memberCertificatesName } from '../../specs/names.ts';
+import { keyDirectoryType } from '../keydirectory/reconcile.ts';
 import { readMemberCertificates } from './attestation-certificates.ts';
 import {
   DirectoryCallError,
@@ -72,14 +73,6 @@ import {
   readAttestationRecord,
 } from './attestation-plan.ts';
 import type { ComputedCondition } from './conditions.ts';
-
-export const keyDirectoryType: ResourceType = {
-  group: 'keyfleet.dev',
-  version: 'v1alpha1',
-  plural: 'keydirectories',
-  kind: 'KeyDirectory',
-  namespaced: true,
-};
 
 /** The field manager of the record in ConfigMap `<fleet>-attestation`. */
 export const ATTESTATION_RECORD_MANAGER = 'keyfleet-attestation-record';

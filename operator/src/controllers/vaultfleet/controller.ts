@@ -85,7 +85,10 @@ export function createVaultFleetController(
     directoryPods: (namespace, name) =>
       directoryPods.store
         .list()
-        .filter((p) => p.metadata?.namespace === namespace && p.metadata?.labels?.[Label.instance] === name),
+        .filter(
+          (p) =>
+            p.metadata?.namespace === namespace && p.metadata?.labels?.[Label.instance] === labelValue(name),
+        ),
   };
   const reconciler = new FleetReconciler({
     client: ctx.client,
