@@ -385,4 +385,17 @@ describe('the VaultFleet controller publishes attestations', () => {
       true,
     );
   }, 60_000);
+
+  it('cannot be made to roll back: with its record and status lost, the witness refuses serial 1', async () => {
+    api.remove(builtin.configMap, NS, 'backups-attestation');
+    api.modify(vaultFleetType, NS, 'backups', { status: { attestation: null } });
+    await passUntil(reconciler(), () => attested()?.reason === 'WitnessRefused');
+    expect(attested()?.message).toMatch(/serial_rollback/);
+    expect(record()?.['bundle.json']).toBeUndefined();
+    expect(JSON.parse(record()?.['pending.json'] ?? '{}').countersignature).toBeUndefined();
+    // Serial 1 was published once, long ago; the refused one never is.
+    expect(
+      events.filter((e) => e.startsWith('Normal Attested: published attestation serial 1 ')),
+    ).toHaveLength(1);
+  }, 60_000);
 });
