@@ -99,10 +99,12 @@ beforeAll(async () => {
     log: () => {},
     rateLimiter: new SourceRateLimiter({ ratePerSecond: 0, burst }),
   });
+  const isMember = (m: string) => m === LEADER || m === FOLLOWER;
   leaderForwarding = new LeaderForwarding({
     memberId: LEADER,
     authenticator: leaderAuth,
     peerUrlOf: () => '',
+    isMember,
   });
   const leaderEndpoint = { ...endpoint(LEADER, BURST), forwarding: () => leaderForwarding };
   leaderClientUrl = await listen(clientApi(leaderEndpoint));
@@ -113,6 +115,7 @@ beforeAll(async () => {
     memberId: FOLLOWER,
     authenticator: followerAuth,
     peerUrlOf: () => leaderPeerUrl,
+    isMember,
   });
   // The follower's own limit is generous: what is tested is the leader's.
   followerClientUrl = await listen(

@@ -19,6 +19,10 @@ let followerAuth: HsmAuthenticator;
 
 const now = () => TEST_EPOCH_MS;
 const noUrl = () => 'http://127.0.0.1:1';
+/** The leader's Raft configuration. */
+const members = new Set(['backups-dc1', 'backups-dc2']);
+let verifications = 0;
+const isMember = (m: string) => members.has(m);
 
 beforeAll(async () => {
   fleet = await provisionFleet(2, { distribute: false });
@@ -28,8 +32,25 @@ beforeAll(async () => {
   followerAuth = new HsmAuthenticator(f!.hsm, { trustAnchors: anchors, now });
   leaderAuth.trust(f!.certificate);
   followerAuth.trust(l!.certificate);
-  leader = new LeaderForwarding({ memberId: l!.member, authenticator: leaderAuth, peerUrlOf: noUrl });
-  follower = new LeaderForwarding({ memberId: f!.member, authenticator: followerAuth, peerUrlOf: noUrl });
+  const countingAuth = {
+    sign: leaderAuth.sign.bind(leaderAuth),
+    verify: (from: string, body: Uint8Array, signature: Uint8Array) => {
+      verifications++;
+      return leaderAuth.verify(from, body, signature);
+    },
+  };
+  leader = new LeaderForwarding({
+    memberId: l!.member,
+    authenticator: countingAuth,
+    peerUrlOf: noUrl,
+    isMember,
+  });
+  follower = new LeaderForwarding({
+    memberId: f!.member,
+    authenticator: followerAuth,
+    peerUrlOf: noUrl,
+    isMember,
+  });
 });
 afterAll(() => fleet.cleanup());
 
@@ -62,7 +83,7 @@ describe('forwarded client requests between members', () => {
       const flipped = envelope.slice();
       flipped[i]! ^= 1;
       const e = await refusal(encodeForwardedBody(signature, flipped));
-      expect(['bad-signature', 'malformed', 'wrong-recipient']).toContain(e.code);
+      expect(['bad-signature', 'malformed', 'wrong-recipient', 'unknown-member']).toContain(e.code);
     }
   });
 
@@ -78,7 +99,7 @@ describe('forwarded client requests between members', () => {
     expect((await refusal(sealed)).code).toBe('wrong-recipient');
   });
 
-  it('refuses a member certified by another CA, and a member whose certificate it never verified', async () => {
+  it('refuses a member certified by another CA, a non-member, and a member whose certificate it never verified', async () => {
     const other = CertificateAuthority.generate().ca;
     const impostor = await provisionMember(other, fleet.fleetId, 'backups-dc2', 'dc2', fleet.scratch + '/x');
     const impostorAuth = new HsmAuthenticator(impostor.hsm, { trustAnchors: [other.publicKey], now });
@@ -86,6 +107,7 @@ describe('forwarded client requests between members', () => {
       memberId: 'backups-dc2',
       authenticator: impostorAuth,
       peerUrlOf: noUrl,
+      isMember,
     });
     expect((await refusal(await forged.seal(LEADER, '10.0.0.9', PATH, {}))).code).toBe('bad-signature');
     const stranger = await provisionMember(fleet.ca, fleet.fleetId, 'backups-dc5', 'dc5', fleet.scratch);
@@ -93,10 +115,23 @@ describe('forwarded client requests between members', () => {
       memberId: 'backups-dc5',
       authenticator: new HsmAuthenticator(stranger.hsm, { trustAnchors: [fleet.ca.publicKey], now }),
       peerUrlOf: noUrl,
+      isMember,
     });
+    // Not in the configuration: refused before any signature check (which could fetch certificates).
+    const before = verifications;
     expect((await refusal(await strangerForwarding.seal(LEADER, '10.0.0.9', PATH, {}))).code).toBe(
-      'bad-signature',
+      'unknown-member',
     );
+    expect(verifications).toBe(before);
+    // A member now, certified by the right CA, but its certificate was never verified here.
+    members.add('backups-dc5');
+    try {
+      expect((await refusal(await strangerForwarding.seal(LEADER, '10.0.0.9', PATH, {}))).code).toBe(
+        'bad-signature',
+      );
+    } finally {
+      members.delete('backups-dc5');
+    }
     await impostor.hsm.close();
     await stranger.hsm.close();
   });

@@ -41,6 +41,11 @@ export interface LeaderForwardingOptions {
   /** The Raft transport's authenticator: the HSM identity key, peers' certified keys. */
   readonly authenticator: Authenticator;
   readonly peerUrlOf: (member: MemberId) => string;
+  /**
+   * Whether `member` is in the Raft configuration now. Checked before the signature: verifying a
+   * stranger's would make this member fetch and check a certificate for any name a sender invents.
+   */
+  readonly isMember: (member: MemberId) => boolean;
   readonly guard?: ForwardReplayGuard;
   readonly counters?: CounterSource;
   readonly timeoutMs?: number;
@@ -114,6 +119,9 @@ export class LeaderForwarding {
         'wrong-recipient',
         `forwarded to ${request.to}, from ${request.from}`,
       );
+    }
+    if (!this.#o.isMember(request.from)) {
+      throw new ForwardRefusedError(403, 'unknown-member', `${request.from} is not a member of this fleet`);
     }
     if (!(await this.#o.authenticator.verify(request.from, forwardedDigest(envelope), signature))) {
       throw new ForwardRefusedError(

@@ -157,6 +157,10 @@ export class VaultMember {
       memberId: config.memberId,
       authenticator,
       peerUrlOf: this.peerUrlOf,
+      isMember: (m) => {
+        const membership = this.#node?.status().membership;
+        return membership !== undefined && (membership.voters.includes(m) || membership.learners.includes(m));
+      },
     });
     const known = new Set<MemberId>([config.memberId, ...config.initialMembers]);
     const node = await RaftNode.start({
