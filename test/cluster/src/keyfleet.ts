@@ -1,0 +1,139 @@
+// keyfleet on the local cluster, as a user installs it: the Helm chart (operator, CRDs, RBAC), then
+// the example VaultFleet and KeyDirectory. Shared by `npm run main` and the cluster tier's chart
+// test, so both prove the same path.
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { paths, repoRoot } from './config.ts';
+import type { Kube, Obj } from './kube.ts';
+import { binPath } from './versions.ts';
+
+export const CHART_DIR = join(repoRoot, 'charts/keyfleet');
+export const OPERATOR_NAMESPACE = 'keyfleet-system';
+export const RELEASE = 'keyfleet';
+
+export function helmCommand(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      binPath('helm'),
+      args,
+      { env: { ...process.env, KUBECONFIG: paths.kubeconfig }, timeout: 300_000 },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+async function helmOrThrow(args: string[]): Promise<string> {
+  const r = await helmCommand(args);
+  if (r.code !== 0) throw new Error(`helm ${args.join(' ')}: exit ${r.code}\n${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+/** `helm install` (or upgrade, when installed) of the chart, waiting for the operator to be Ready. */
+export async function installChart(o: {
+  watchNamespaces: string[];
+  set?: string[];
+  upgrade?: boolean;
+}): Promise<string> {
+  const sets = [`operator.watchNamespaces={${o.watchNamespaces.join(',')}}`, ...(o.set ?? [])];
+  return helmOrThrow([
+    o.upgrade ? 'upgrade' : 'install',
+    RELEASE,
+    CHART_DIR,
+    '--namespace',
+    OPERATOR_NAMESPACE,
+    ...(o.upgrade ? ['--reuse-values'] : ['--create-namespace']),
+    ...sets.flatMap((s) => ['--set', s]),
+    '--wait',
+    '--timeout',
+    '3m',
+  ]);
+}
+
+export function uninstallChart(): Promise<string> {
+  return helmOrThrow(['uninstall', RELEASE, '--namespace', OPERATOR_NAMESPACE, '--wait', '--timeout', '2m']);
+}
+
+/** An object of crds/examples/<file>, moved to `namespace`. */
+export function example(file: string, namespace: string): Obj & { spec: Record<string, unknown> } {
+  const text = readFileSync(join(repoRoot, 'crds/examples', file), 'utf8');
+  const [doc] = parseAllDocuments(text).map((d) => d.toJS() as Obj & { spec: Record<string, unknown> });
+  if (doc === undefined) throw new Error(`crds/examples/${file} is empty`);
+  return { ...doc, metadata: { ...doc.metadata, namespace } };
+}
+
+const plural = { VaultFleet: 'vaultfleets', KeyDirectory: 'keydirectories' } as const;
+
+export function customResourcePath(kind: keyof typeof plural, namespace: string, name?: string): string {
+  const base = `/apis/keyfleet.dev/v1alpha1/namespaces/${namespace}/${plural[kind]}`;
+  return name === undefined ? base : `${base}/${name}`;
+}
+
+/** Creates the object unless it exists. */
+export async function createResource(kube: Kube, obj: Obj): Promise<void> {
+  const kind = obj.kind as keyof typeof plural;
+  const ns = obj.metadata.namespace as string;
+  if (await kube.getOrUndefined(customResourcePath(kind, ns, obj.metadata.name))) return;
+  await kube.create(customResourcePath(kind, ns), obj);
+}
+
+export interface FleetStatus {
+  readyMembers?: number;
+  leader?: string;
+  phase?: string;
+  conditions?: { type: string; status: string; reason: string; message: string }[];
+  members?: { zone: string; pod?: string; ready?: boolean; hsmKeyId?: string }[];
+  attestation?: { serial?: number; digest?: string; directoryEpoch?: number; configMap?: string };
+}
+
+export interface DirectoryStatus {
+  phase?: string;
+  currentEpoch?: number;
+  rootHash?: string;
+  pendingChanges?: number;
+  witnessedEpoch?: number;
+  readyReaders?: number;
+  publisher?: string;
+  vrfPublicKey?: string;
+  signingPublicKey?: string;
+  witnesses?: { name: string; publicKey?: string; lastCountersignedEpoch?: number }[];
+  conditions?: { type: string; status: string; reason: string; message: string }[];
+}
+
+export const conditionOf = (
+  s: { conditions?: { type: string; status: string }[] } | undefined,
+  type: string,
+) => s?.conditions?.find((c) => c.type === type);
+
+/** The fleet, once all its members are Ready, certified and QuorumHealthy; else false. */
+export async function fleetReady(
+  kube: Kube,
+  namespace: string,
+  name: string,
+): Promise<(Obj & { status?: FleetStatus }) | false> {
+  const f = await kube.getOrUndefined<Obj & { spec: { zones: string[] }; status?: FleetStatus }>(
+    customResourcePath('VaultFleet', namespace, name),
+  );
+  const zones = f?.spec.zones.length ?? 0;
+  const certified = f?.status?.members?.filter((m) => m.ready && m.hsmKeyId).length ?? 0;
+  return f !== undefined &&
+    zones > 0 &&
+    certified === zones &&
+    conditionOf(f.status, 'QuorumHealthy')?.status === 'True'
+    ? f
+    : false;
+}
+
+/** The directory, once Available with its readers Ready; else false. */
+export async function directoryAvailable(
+  kube: Kube,
+  namespace: string,
+  name: string,
+): Promise<(Obj & { spec: { readers: number }; status?: DirectoryStatus }) | false> {
+  const d = await kube.getOrUndefined<Obj & { spec: { readers: number }; status?: DirectoryStatus }>(
+    customResourcePath('KeyDirectory', namespace, name),
+  );
+  return d?.status?.phase === 'Available' && d.status.readyReaders === d.spec.readers ? d : false;
+}
