@@ -14,6 +14,7 @@ export class EscrowMetrics {
   readonly lockouts: Counter;
   readonly attempts: Histogram;
   readonly records: Gauge;
+  readonly forwardsRefused: Counter<'reason'>;
 
   constructor(registry: Registry) {
     this.requests = new Counter({
@@ -49,6 +50,12 @@ export class EscrowMetrics {
     this.records = new Gauge({
       name: 'keyfleet_vault_escrow_records',
       help: 'Escrowed records in the replicated state.',
+      registers: [registry],
+    });
+    this.forwardsRefused = new Counter({
+      name: 'keyfleet_vault_forwarded_requests_refused_total',
+      help: 'Forwarded client requests refused on the peer port: malformed, wrong-recipient, unknown-member, bad-signature, replay.',
+      labelNames: ['reason'],
       registers: [registry],
     });
   }

@@ -9,7 +9,7 @@
 import express, { type Request, type Response } from 'express';
 import type { Logger } from '../raft/node/logger.ts';
 import { answerEscrow, type EscrowEndpointDeps, RATE_LIMITED } from './client-api.ts';
-import { MAX_FORWARDED_BODY_BYTES } from './forwarded-request.ts';
+import { type ForwardedRequest, MAX_FORWARDED_BODY_BYTES } from './forwarded-request.ts';
 import { sendError } from './http.ts';
 import { ForwardRefusedError, type LeaderForwarding } from './leader-forwarding.ts';
 
@@ -24,12 +24,14 @@ export function forwardedRoute(d: ForwardedRouteDeps) {
     const forwarding = d.forwarding();
     if (!forwarding) return sendError(res, 503, 'unavailable', 'Raft not started yet');
     const body = Buffer.isBuffer(req.body) ? new Uint8Array(req.body) : new Uint8Array();
-    let request: Awaited<ReturnType<LeaderForwarding['open']>>;
+    let request: ForwardedRequest;
     try {
       request = await forwarding.open(body);
     } catch (e) {
       if (!(e instanceof ForwardRefusedError)) throw e;
-      d.log('warn', 'forwarded request refused', { reason: e.message });
+      // Anyone can reach the peer port: counted, and logged only at debug level.
+      d.metrics.forwardsRefused.inc({ reason: e.code });
+      d.log('debug', 'forwarded request refused', { reason: e.message });
       return sendError(res, e.status, e.code, e.message);
     }
     const started = performance.now();

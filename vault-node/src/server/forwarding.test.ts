@@ -30,6 +30,7 @@ let leaderClientUrl: string;
 let leaderPeerUrl: string;
 let followerClientUrl: string;
 let leaderForwarding: LeaderForwarding;
+let leaderMetrics: EscrowMetrics;
 /** Whom the leader believes leads (the follower always believes dc1). */
 let leaderView = LEADER;
 
@@ -107,6 +108,7 @@ beforeAll(async () => {
     isMember,
   });
   const leaderEndpoint = { ...endpoint(LEADER, BURST), forwarding: () => leaderForwarding };
+  leaderMetrics = leaderEndpoint.metrics;
   leaderClientUrl = await listen(clientApi(leaderEndpoint));
   leaderPeerUrl = await listen(
     peerApi({ hsm: l!.hsm, raft: () => null, log: () => {}, forwarded: leaderEndpoint }),
@@ -171,6 +173,9 @@ describe('rate limits of forwarded client requests', () => {
     );
     expect(unsigned.status).toBe(403);
     expect(unsigned.body).toMatchObject({ error: { code: 'bad-signature' } });
+    expect((await leaderMetrics.forwardsRefused.get()).values).toEqual([
+      expect.objectContaining({ labels: { reason: 'bad-signature' }, value: 1 }),
+    ]);
     // ...and the victim's bucket was not touched.
     const victim = () => post(leaderClientUrl + PATH, '{}', { from: '127.0.0.32' });
     expect(await statuses(BURST + 1, victim)).toEqual([400, 400, 400, 429]);
