@@ -200,23 +200,7 @@ export class FleetAttestor {
       directory: { namespace: ns, name: kd },
     });
     const write = async (data: Record<string, string>): Promise<void> => {
-      const body: V1ConfigMap = {
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: {
-          ...ownedMeta(fleet, cmName, fleetLabels(fleet, 'attestation')),
-          ...(cm?.metadata?.resourceVersion ? { resourceVersion: cm.metadata.resourceVersion } : {}),
-        },
-        data,
-      };
-      // Compare-and-swap: server-side apply with the resourceVersion read (a precondition), so a
-      // write based on a stale read fails with a conflict and the next pass starts over. One field
-      // manager owns the whole record, so a data key it stops sending (pending.json) is removed.
-      cm = (await client.apply(builtin.configMap, asUnstructured(body), {
-        signal: p.signal,
-        fieldManager: ATTESTATION_RECORD_MANAGER,
-        keepResourceVersion: true,
-      })) as V1ConfigMap;
+      cm = await applyAttestationRecord(client, fleet, cm, data, p.signal);
     };
     const published = () => (record.published ? attestationStatus(record.published, cmName) : undefined);
     const withStatus = (o: { condition: ComputedCondition; requeueAfter?: number }): AttestationOutcome => {
@@ -436,6 +420,37 @@ function witnessKeysOf(dir: KeyDirectory): Uint8Array[] {
     const k = hexKey(w.publicKey);
     return k === undefined ? [] : [k];
   });
+}
+
+/**
+ * Writes the record as a compare-and-swap: server-side apply carrying the resourceVersion of
+ * `current` (the read it is based on) as a precondition, so a write based on a stale read fails
+ * with a conflict and the next pass starts over; with no `current`, it creates. One field manager
+ * owns every data key, and every key is always sent (attestationRecordData), so each write
+ * replaces the record whole.
+ */
+export async function applyAttestationRecord(
+  client: KubeClient,
+  fleet: VaultFleet,
+  current: V1ConfigMap | undefined,
+  data: Record<string, string>,
+  signal?: AbortSignal,
+): Promise<V1ConfigMap> {
+  const rv = current?.metadata?.resourceVersion;
+  const body: V1ConfigMap = {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      ...ownedMeta(fleet, attestationConfigMapName(fleetName(fleet)), fleetLabels(fleet, 'attestation')),
+      ...(rv ? { resourceVersion: rv } : {}),
+    },
+    data,
+  };
+  return (await client.apply(builtin.configMap, asUnstructured(body), {
+    ...(signal ? { signal } : {}),
+    fieldManager: ATTESTATION_RECORD_MANAGER,
+    keepResourceVersion: true,
+  })) as V1ConfigMap;
 }
 
 /** The value the lookup proof says is logged (checked for real by verifyFleetBundle). */
