@@ -24,6 +24,38 @@ describe('status writer', () => {
     expect(quorum).toMatchObject({ status: 'True', lastTransitionTime: '2026-11-23T10:00:00Z' });
   });
 
+  it('takes the Attested condition and status.attestation from the attestation pass, else keeps them', () => {
+    const fleet = testFleet();
+    const obs = observe({ zones: ZONES7 });
+    const attestation = {
+      serial: 2,
+      digest: `sha256:${'ab'.repeat(32)}`,
+      directoryEpoch: 9,
+      configMap: 'backups-attestation',
+      expiresAt: '2026-12-23T10:00:00Z',
+    };
+    const attested = {
+      type: 'Attested' as const,
+      status: 'True' as const,
+      reason: 'Attested',
+      message: 'serial 2',
+      observedGeneration: 3,
+    };
+    fleet.status = desiredStatus(fleet, obs, nextStep(obs), () => t0, {
+      conditions: [attested],
+      attestation,
+    });
+    expect(fleet.status.attestation).toEqual(attestation);
+    expect(fleet.status.conditions?.find((c) => c.type === 'Attested')).toMatchObject({
+      status: 'True',
+      lastTransitionTime: '2026-11-23T10:00:00Z',
+    });
+    // A pass that did not attest (paused) keeps both as they were.
+    const kept = desiredStatus(fleet, obs, nextStep(obs), () => t1);
+    expect(kept.attestation).toEqual(attestation);
+    expect(kept.conditions?.find((c) => c.type === 'Attested')).toMatchObject({ reason: 'Attested' });
+  });
+
   it('the same observation later is no change (nothing to write); a lost member is', () => {
     const obs = observe({ zones: ZONES7 });
     const fleet = testFleet();
