@@ -7,7 +7,8 @@
 //
 // Nothing a client sends can change whom the rate limit counts: the limit is keyed on the socket's
 // address here, and on the address an authenticated member vouches for on the peer port. The old
-// x-keyfleet-forwarded-by header means nothing to this member any more.
+// x-keyfleet-forwarded-by header means nothing to this member any more (it still sends it to a
+// leader of the previous version during a rolling update: leader-forwarding.ts).
 import { ESCROW_PATHS } from '@keyfleet/sdk/backup/wire';
 import type { Request, Response } from 'express';
 import { type EscrowService, handleEscrowRequest } from '../escrow/index.ts';

@@ -15,7 +15,8 @@ import type { RaftNode } from '../raft/node/raft-node.ts';
 import { clientApi, type EscrowEndpointDeps } from './client-api.ts';
 import { EscrowMetrics } from './escrow-metrics.ts';
 import { encodeForwardedBody, encodeForwardedEnvelope } from './forwarded-request.ts';
-import { LeaderForwarding } from './leader-forwarding.ts';
+import { newApp } from './http.ts';
+import { LEGACY_FORWARDED_HEADER, LeaderForwarding } from './leader-forwarding.ts';
 import { peerApi } from './peer-api.ts';
 import { SourceRateLimiter } from './rate-limit.ts';
 
@@ -201,5 +202,36 @@ describe('rate limits of forwarded client requests', () => {
     } finally {
       leaderView = LEADER;
     }
+  });
+
+  it('a leader of the previous version (no forward route) gets the request on its client port', async () => {
+    // The old leader: 404 on the peer port's forward route, the escrow API on its client port.
+    const seen: (string | undefined)[] = [];
+    const oldClient = newApp().post('/v1/escrow/*path', (req, res) => {
+      seen.push(req.get(LEGACY_FORWARDED_HEADER));
+      res.status(201).json({ member: LEADER });
+    });
+    const oldClientUrl = await listen(oldClient);
+    const oldPeerUrl = await listen(peerApi({ hsm: fleet.members[0]!.hsm, raft: () => null, log: () => {} }));
+    const forwarding = new LeaderForwarding({
+      memberId: FOLLOWER,
+      authenticator: { sign: () => new Uint8Array(64), verify: () => false },
+      peerUrlOf: () => oldPeerUrl,
+      legacyClientUrlOf: () => oldClientUrl,
+      isMember: () => true,
+    });
+    expect(await forwarding.send(LEADER, '127.0.0.61', PATH, { userId: 'alice' })).toEqual({
+      status: 201,
+      body: { member: LEADER },
+    });
+    expect(seen).toEqual([FOLLOWER]);
+    // Without a legacy address the follower reports the refusal (its client gets 503 and retries).
+    const strict = new LeaderForwarding({
+      memberId: FOLLOWER,
+      authenticator: { sign: () => new Uint8Array(64), verify: () => false },
+      peerUrlOf: () => oldPeerUrl,
+      isMember: () => true,
+    });
+    await expect(strict.send(LEADER, '127.0.0.61', PATH, {})).rejects.toThrow(/HTTP 404/);
   });
 });

@@ -16,6 +16,8 @@ import {
 } from './forwarded-request.ts';
 
 const FORWARD_TIMEOUT_MS = 15_000;
+/** How members before the peer-port forwarding marked a forward on the leader's client port. */
+export const LEGACY_FORWARDED_HEADER = 'x-keyfleet-forwarded-by';
 const MAX_ANSWER_BYTES = 64 * 1024;
 
 /** What the leader answered a forwarded request: the client's status and body, relayed as they are. */
@@ -46,6 +48,13 @@ export interface LeaderForwardingOptions {
    * stranger's would make this member fetch and check a certificate for any name a sender invents.
    */
   readonly isMember: (member: MemberId) => boolean;
+  /**
+   * A member's client URL, for a leader that predates peer-port forwarding (it answers 404 there):
+   * during a rolling update followers are updated before the leader, and their clients would get
+   * nothing but 503 until it is. Such a leader gets the request the way it knows (its client port,
+   * the old header) and rate-limits it as it always did. Remove once no such version runs.
+   */
+  readonly legacyClientUrlOf?: (member: MemberId) => string;
   readonly guard?: ForwardReplayGuard;
   readonly counters?: CounterSource;
   readonly timeoutMs?: number;
@@ -88,6 +97,7 @@ export class LeaderForwarding {
     const text = await res.text();
     if (text.length > MAX_ANSWER_BYTES)
       throw new Error('the leader answered more than a client answer holds');
+    if (res.status === 404 && this.#o.legacyClientUrlOf) return this.#sendLegacy(leader, path, request);
     if (res.status !== 200) {
       throw new Error(`the leader refused the forwarded request (HTTP ${res.status}): ${text.slice(0, 200)}`);
     }
@@ -100,6 +110,19 @@ export class LeaderForwarding {
       throw new Error('the leader answered a forwarded request without a status');
     }
     return { status: answer.status as number, body: answer.body ?? null };
+  }
+
+  async #sendLegacy(leader: MemberId, path: string, request: unknown): Promise<ForwardedAnswer> {
+    const res = await fetch((this.#o.legacyClientUrlOf as (m: MemberId) => string)(leader) + path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', [LEGACY_FORWARDED_HEADER]: this.#o.memberId },
+      body: JSON.stringify(request ?? null),
+      signal: AbortSignal.timeout(this.#o.timeoutMs ?? FORWARD_TIMEOUT_MS),
+    });
+    const text = await res.text();
+    if (text.length > MAX_ANSWER_BYTES)
+      throw new Error('the leader answered more than a client answer holds');
+    return { status: res.status, body: text === '' ? null : JSON.parse(text) };
   }
 
   /** Leader side: the request inside `body`, once its signature, recipient and freshness check out. */

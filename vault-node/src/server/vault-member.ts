@@ -75,6 +75,12 @@ export class VaultMember {
 
   peerUrlOf = (member: MemberId): string => peerUrl(this.config, member);
 
+  clientUrlOf = (member: MemberId): string => {
+    const url = new URL(this.peerUrlOf(member));
+    url.port = String(this.config.ports.client);
+    return url.origin;
+  };
+
   async #listen(): Promise<void> {
     const { config, hsm, log } = this;
     const metrics = new EscrowMetrics(this.registry);
@@ -157,6 +163,7 @@ export class VaultMember {
       memberId: config.memberId,
       authenticator,
       peerUrlOf: this.peerUrlOf,
+      legacyClientUrlOf: this.clientUrlOf,
       isMember: (m) => {
         const membership = this.#node?.status().membership;
         return membership !== undefined && (membership.voters.includes(m) || membership.learners.includes(m));
