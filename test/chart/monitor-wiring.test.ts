@@ -4,7 +4,7 @@
 // only is what silently leaves Prometheus with nothing to scrape.
 import { describe, expect, it } from 'vitest';
 import { type K8sObject, releaseNamespace, renderChart } from './helm.ts';
-import { directoryPodLabels, vaultMemberPod } from './scrape-labels.ts';
+import { directoryPodLabels, directoryPodTemplate, vaultMemberPod } from './scrape-labels.ts';
 
 type Selector = {
   matchLabels?: Record<string, string>;
@@ -106,10 +106,12 @@ describe('monitoring wiring', () => {
     const monitor = one<PodMonitor>(objects, 'PodMonitor');
     expect(selects(monitor.spec.selector, vaultMemberPod.metadata?.labels ?? {})).toBe(true);
     expect(selects(monitor.spec.selector, directoryPodLabels)).toBe(true);
-    const memberPorts = (vaultMemberPod.spec?.containers ?? [])
-      .flatMap((c) => c.ports ?? [])
-      .map((p) => p.name);
-    for (const endpoint of monitor.spec.podMetricsEndpoints) expect(memberPorts).toContain(endpoint.port);
+    // Each kind of pod has a port one of the endpoints scrapes.
+    const portsOf = (spec: typeof vaultMemberPod.spec) =>
+      (spec?.containers ?? []).flatMap((c) => c.ports ?? []).map((p) => p.name ?? '');
+    const endpoints = monitor.spec.podMetricsEndpoints.map((e) => e.port);
+    expect(portsOf(vaultMemberPod.spec).filter((p) => endpoints.includes(p))).toEqual(['metrics']);
+    expect(portsOf(directoryPodTemplate?.spec).filter((p) => endpoints.includes(p))).toEqual(['http']);
     expect(monitor.spec.namespaceSelector).toEqual({ any: true });
   });
 

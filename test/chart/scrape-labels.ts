@@ -1,6 +1,9 @@
 // The labels Prometheus puts on scraped series, as the Prometheus Operator configures it from the
 // chart's ServiceMonitor (operator) and PodMonitor (vault and directory pods): its standard target
 // labels plus the PodMonitor's relabelings, applied to the pod labels the operator really sets.
+
+import { testDirectory } from '../../operator/src/specs/directory/test-directory.ts';
+import { publisherDeployment } from '../../operator/src/specs/directory/workloads.ts';
 import { memberPod } from '../../operator/src/specs/member-pod.ts';
 import { testFleet } from '../../operator/src/specs/test-fleet.ts';
 import type { Exporter } from './exported-metrics.ts';
@@ -70,11 +73,9 @@ export const vaultMemberPod = memberPod(testFleet(), { zone: 'dc1', clusterState
 const vaultPodLabels = vaultMemberPod.metadata?.labels ?? {};
 // The operator does not build directory pods yet; the chart's PodMonitor selects them by these
 // recommended labels, so they are what a directory pod must carry.
-export const directoryPodLabels = {
-  'app.kubernetes.io/name': 'directory-node',
-  'app.kubernetes.io/instance': 'transparency',
-  'app.kubernetes.io/part-of': 'keyfleet',
-};
+/** A directory pod as the operator builds it (the publisher's template; readers and witnesses match). */
+export const directoryPodTemplate = publisherDeployment(testDirectory()).spec?.template;
+export const directoryPodLabels: Record<string, string> = directoryPodTemplate?.metadata?.labels ?? {};
 
 type Monitor = K8sObject & {
   spec: {
