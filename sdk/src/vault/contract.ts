@@ -113,4 +113,9 @@ export interface AdminStatus {
   readonly progress: Readonly<Record<string, { readonly matchIndex: number }>> | null;
   readonly hsmKeyId: string | null;
   readonly ready: boolean;
+  /**
+   * Hex public key of the fleet's OPAQUE server setup held in this member's HSM (what clients pin
+   * and the fleet attestation states), or null before the member has the fleet secret.
+   */
+  readonly opaqueServerPublicKey: string | null;
 }

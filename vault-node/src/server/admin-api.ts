@@ -12,12 +12,13 @@ import {
   type MembershipChangeKind,
 } from '@keyfleet/sdk/vault/contract';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { SoftwareHsm } from '../hsm/index.ts';
+import { FLEET_SECRET_SLOT, type SoftwareHsm } from '../hsm/index.ts';
 import { NotLeaderError } from '../raft/node/errors.ts';
 import type { RaftNode } from '../raft/node/raft-node.ts';
 import type { MemberId } from '../raft/types.ts';
 import { bodyErrors, newApp, sendError } from './http.ts';
 import { type Readiness, waitUntilSafeToStop } from './member-health.ts';
+import { hasFleetSecret } from './member-hsm.ts';
 import { ChangeInFlightError, PendingChangeTracker } from './pending-change.ts';
 import { SourceRateLimiter } from './rate-limit.ts';
 
@@ -108,6 +109,9 @@ export function adminApi(d: AdminApiDeps) {
         ? Buffer.from(decodeCertificate(cert).identityPublicKey).toString('hex').slice(0, 16)
         : null,
       ready: d.readiness().ready,
+      opaqueServerPublicKey: hasFleetSecret(d.hsm)
+        ? Buffer.from(d.hsm.publicKey(FLEET_SECRET_SLOT)).toString('hex')
+        : null,
     };
     res.json(status);
   });

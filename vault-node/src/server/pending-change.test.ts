@@ -12,6 +12,7 @@ import {
 } from '@keyfleet/sdk/vault/contract';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FLEET_SECRET_SLOT } from '../hsm/index.ts';
 import { provisionFleet, type TestFleet } from '../hsm/testing.ts';
 import { RaftTimeoutError } from '../raft/node/errors.ts';
 import type { RaftNode } from '../raft/node/raft-node.ts';
@@ -107,7 +108,15 @@ const until = async (cond: () => boolean) => {
 
 describe('admin status pendingChange', () => {
   it('is null when nothing is in flight, the change while it is, null again once applied', async () => {
-    expect((await status()).pendingChange).toBeNull();
+    const first = await status();
+    expect(first.pendingChange).toBeNull();
+    // No fleet secret yet: no OPAQUE server key. Then the one the HSM holds (what the attestation states).
+    expect(first.opaqueServerPublicKey).toBeNull();
+    const hsm = fleet.members[0]!.hsm;
+    await hsm.generate(FLEET_SECRET_SLOT, 'opaque-setup');
+    const withSecret = (await status()).opaqueServerPublicKey;
+    expect(withSecret).toBe(Buffer.from(hsm.publicKey(FLEET_SECRET_SLOT)).toString('hex'));
+    expect(withSecret).toMatch(/^[0-9a-f]{64}$/);
     const call = change('add-learner', 'backups-dc4');
     await until(() => leader.settle !== null);
     expect((await status()).pendingChange).toEqual({ kind: 'add-learner', member: 'backups-dc4' });
