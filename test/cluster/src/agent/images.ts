@@ -1,4 +1,5 @@
 // The image map (images.yaml): image name -> local command. Pure apart from loading the file.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { parse } from 'yaml';
@@ -59,3 +60,18 @@ export function resolveCommand(
 }
 
 export const containerPath = `${join(repoRoot, 'node_modules', '.bin')}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
+
+/**
+ * The imageID a container reports. A local "image" has no content to hash (its command runs from
+ * the checkout), so its digest is the SHA-256 of the image reference: stable for a reference and
+ * different for another tag, as a registry digest is. Reported as `<repository>@sha256:<hex>`, the
+ * shape a kubelet reports, so consumers that pin images by digest work unchanged here.
+ */
+export function localImageId(image: string): string {
+  const at = image.indexOf('@');
+  if (at >= 0 && /^sha256:[0-9a-f]{64}$/.test(image.slice(at + 1))) return image;
+  const slash = image.lastIndexOf('/');
+  const colon = image.lastIndexOf(':');
+  const repository = colon > slash ? image.slice(0, colon) : image;
+  return `${repository}@sha256:${createHash('sha256').update(image).digest('hex')}`;
+}

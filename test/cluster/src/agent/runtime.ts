@@ -7,7 +7,7 @@ import { type NodeLayout, net, paths } from '../config.ts';
 import { podNetDown, podNetNames, podNetUp } from '../network.ts';
 import { signalGroup } from '../proc.ts';
 import { buildEnv, expand, type RefLookup } from './env.ts';
-import { containerPath, type ImageRule, matchImage, resolveCommand } from './images.ts';
+import { containerPath, type ImageRule, localImageId, matchImage, resolveCommand } from './images.ts';
 import { execIn, type LaunchSpec, launch, prologue, writePrologue } from './launch.ts';
 import { runAction } from './probes.ts';
 import type { Container, Pod, PodCondition, Probe } from './types.ts';
@@ -528,7 +528,7 @@ export class PodRunner {
     const cs = (c: Ctr) => ({
       name: c.spec.name,
       image: c.spec.image,
-      imageID: `keyfleet.test/local@${c.spec.image}`,
+      imageID: localImageId(c.spec.image),
       containerID: c.child?.pid ? `keyfleet://${c.child.pid}` : undefined,
       ready: c.ready,
       started: c.state.kind === 'running' && c.started,
