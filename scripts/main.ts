@@ -205,11 +205,15 @@ try {
       '--json',
     ]);
   };
-  const registered = await cli('register', 'alice', password, 1);
+  // Names of this run: a second run on the same cluster escrows for new users.
+  const run = Date.now().toString(36);
+  const alice = `alice-${run}`;
+  const bob = `bob-${run}`;
+  const registered = await cli('register', alice, password, 1);
   if (registered.code !== 0) throw new Error(`register: ${registered.stderr}${registered.stdout}`);
   const key = (JSON.parse(registered.stdout) as { backupKey: string }).backupKey;
-  ok(`escrowed for alice through member 1: ${key}`);
-  const recovered = await cli('recover', 'alice', password, 4);
+  ok(`escrowed for ${alice} through member 1: ${key}`);
+  const recovered = await cli('recover', alice, password, 4);
   if (recovered.code !== 0 || (JSON.parse(recovered.stdout) as { backupKey: string }).backupKey !== key) {
     throw new Error(`recover: ${recovered.stderr}${recovered.stdout}`);
   }
@@ -221,15 +225,15 @@ try {
   const wrong = join(work, 'wrong.password');
   writeFileSync(bobPassword, 'bobs real password\n', { mode: 0o600 });
   writeFileSync(wrong, 'not bobs password\n', { mode: 0o600 });
-  const bob = await cli('register', 'bob', bobPassword, 2);
-  if (bob.code !== 0) throw new Error(`register bob: ${bob.stderr}`);
+  const bobRegistered = await cli('register', bob, bobPassword, 2);
+  if (bobRegistered.code !== 0) throw new Error(`register ${bob}: ${bobRegistered.stderr}`);
   for (let i = 0; i < guessLimit; i++) {
-    const guess = await cli('recover', 'bob', wrong, i);
+    const guess = await cli('recover', bob, wrong, i);
     if (guess.code !== 3)
       throw new Error(`wrong guess ${i + 1}: exit ${guess.code} ${guess.stderr}${guess.stdout}`);
   }
   ok(`${guessLimit} wrong guesses refused, each counted through Raft consensus before it was evaluated`);
-  const locked = await cli('recover', 'bob', bobPassword, 5);
+  const locked = await cli('recover', bob, bobPassword, 5);
   if (locked.code !== 3 || !`${locked.stdout}${locked.stderr}`.includes('locked')) {
     throw new Error(`the locked record answered: exit ${locked.code} ${locked.stdout}${locked.stderr}`);
   }
@@ -251,26 +255,50 @@ try {
     `${NS}/${DIRECTORY}`,
   ]);
   for (const line of lookup.trim().split('\n')) console.log(`       ${line}`);
+  const logged = JSON.parse(
+    await keyfleetOk([
+      'lookup',
+      '--url',
+      `http://${reader.status?.podIP}:8080`,
+      '--user',
+      `fleet/${NS}/${FLEET}`,
+      '--vrf-key',
+      d.status?.vrfPublicKey as string,
+      '--signing-key',
+      d.status?.signingPublicKey as string,
+      '--json',
+    ]),
+  ) as { value: string };
+  const loggedDigest = `sha256:${Buffer.from(logged.value, 'base64url').toString('hex')}`;
+  if (loggedDigest !== attested.status?.attestation?.digest) {
+    throw new Error(
+      `the directory logs ${loggedDigest}, the fleet status says ${attested.status?.attestation?.digest}`,
+    );
+  }
+  ok(`the logged value is the attestation's envelope digest ${loggedDigest}`);
   ok(
     `verified against epoch heads signed by ${d.status?.signingPublicKey?.slice(0, 16)}…, witnessed to epoch ${d.status?.witnessedEpoch}`,
   );
 
   step('9. kill -9 the Raft leader; recover through the survivors');
-  const leader = (await kube.get<Obj & { status?: FleetStatus }>(customResourcePath('VaultFleet', NS, FLEET)))
-    .status?.leader as string;
-  await faults.killPod(NS, leader);
+  // status.leader names the leader's zone; status.members says which pod serves it.
+  const fleetNow = await until('the fleet to report its leader', () => fleetReady(kube, NS, FLEET), 60_000);
+  const leaderZone = fleetNow.status?.leader as string;
+  const leaderPod = fleetNow.status?.members?.find((m) => m.zone === leaderZone)?.pod;
+  if (leaderPod === undefined) throw new Error(`no pod for the leader zone ${leaderZone}`);
+  await faults.killPod(NS, leaderPod);
   const after = await until(
     'a new leader',
     async () => {
       const f = await kube.get<Obj & { status?: FleetStatus }>(customResourcePath('VaultFleet', NS, FLEET));
-      return f.status?.leader !== undefined && f.status.leader !== leader ? f.status.leader : false;
+      return f.status?.leader !== undefined && f.status.leader !== leaderZone ? f.status.leader : false;
     },
     60_000,
   );
-  ok(`${leader} killed; ${after} leads now`);
-  const again = await cli('recover', 'alice', password, 3);
+  ok(`${leaderPod} (zone ${leaderZone}) killed; the member in zone ${after} leads now`);
+  const again = await cli('recover', alice, password, 3);
   if (again.code !== 0) throw new Error(`recover after the leader died: ${again.stderr}${again.stdout}`);
-  ok('alice recovered her key again: nothing acknowledged was lost');
+  ok(`${alice} recovered the key again: nothing acknowledged was lost`);
 
   step('where to look');
   console.log(`   kubectl: KUBECONFIG=${paths.kubeconfig} ${binPath('kubectl')} get vf,kd -n ${NS}`);
