@@ -19,6 +19,7 @@ import { down, up } from '../test/cluster/src/cluster.ts';
 import { paths, repoRoot, stateDir } from '../test/cluster/src/config.ts';
 import { faults } from '../test/cluster/src/control-client.ts';
 import {
+  attestationTrust,
   createResource,
   customResourcePath,
   type DirectoryStatus,
@@ -174,7 +175,7 @@ try {
     customResourcePath('KeyDirectory', NS, DIRECTORY),
   );
   const trustFile = join(work, 'attestation-trust.json');
-  writeFileSync(trustFile, await attestationTrust(kube, d.status));
+  writeFileSync(trustFile, await attestationTrust(kube, NS, FLEET, d.status));
   const member = await memberPod(kube, 0);
   const bundleUrl = `http://${member.status?.podIP}:8080/v1/attestation`;
   const verified = await keyfleetOk(['verify-fleet', '--bundle', bundleUrl, '--trust', trustFile]);
@@ -350,26 +351,4 @@ async function readerPod(kube: Kube): Promise<Obj & { status?: { podIP?: string 
   );
   if (pod === undefined) throw new Error('no Ready directory reader');
   return pod;
-}
-
-/** The keys a client trusts, read from the cluster (a real client gets them out of band). */
-async function attestationTrust(kube: Kube, directory: DirectoryStatus | undefined): Promise<string> {
-  const secret = await kube.get<Obj & { data: Record<string, string> }>(
-    `/api/v1/namespaces/${NS}/secrets/${FLEET}-attestation-key`,
-  );
-  const operatorKey = Object.entries(secret.data).find(([k]) => k.endsWith('.pub'))?.[1];
-  if (operatorKey === undefined) throw new Error(`Secret ${FLEET}-attestation-key has no public key`);
-  const trust = await kube.get<Obj & { data: Record<string, string> }>(
-    `/api/v1/namespaces/${NS}/configmaps/${FLEET}-trust`,
-  );
-  return `${JSON.stringify(
-    {
-      operatorKeys: [Buffer.from(operatorKey, 'base64').toString('hex')],
-      witnessKeys: (directory?.witnesses ?? []).map((w) => w.publicKey),
-      manufacturerCaKeys: [trust.data['manufacturer-ca.ed25519.pub']],
-      directory: { vrfPublicKey: directory?.vrfPublicKey, signingKey: directory?.signingPublicKey },
-    },
-    null,
-    2,
-  )}\n`;
 }

@@ -52,6 +52,23 @@ export async function installChart(o: {
   ]);
 }
 
+/** The chart as `helm template` renders it with these values, one object per document. */
+export async function renderChart(sets: string[]): Promise<(Obj & { spec?: unknown })[]> {
+  const out = await helmOrThrow([
+    'template',
+    RELEASE,
+    CHART_DIR,
+    '--namespace',
+    OPERATOR_NAMESPACE,
+    '--kube-version',
+    '1.33.13',
+    ...sets.flatMap((s) => ['--set', s]),
+  ]);
+  return parseAllDocuments(out)
+    .map((d) => d.toJS() as (Obj & { spec?: unknown }) | null)
+    .filter((o): o is Obj & { spec?: unknown } => o !== null);
+}
+
 export function uninstallChart(): Promise<string> {
   return helmOrThrow(['uninstall', RELEASE, '--namespace', OPERATOR_NAMESPACE, '--wait', '--timeout', '2m']);
 }
@@ -136,4 +153,31 @@ export async function directoryAvailable(
     customResourcePath('KeyDirectory', namespace, name),
   );
   return d?.status?.phase === 'Available' && d.status.readyReaders === d.spec.readers ? d : false;
+}
+
+/** The keys a client trusts, read from the cluster (a real client gets them out of band). */
+export async function attestationTrust(
+  kube: Kube,
+  namespace: string,
+  fleet: string,
+  directory: DirectoryStatus | undefined,
+): Promise<string> {
+  const secret = await kube.get<Obj & { data: Record<string, string> }>(
+    `/api/v1/namespaces/${namespace}/secrets/${fleet}-attestation-key`,
+  );
+  const operatorKey = Object.entries(secret.data).find(([k]) => k.endsWith('.pub'))?.[1];
+  if (operatorKey === undefined) throw new Error(`Secret ${fleet}-attestation-key has no public key`);
+  const trust = await kube.get<Obj & { data: Record<string, string> }>(
+    `/api/v1/namespaces/${namespace}/configmaps/${fleet}-trust`,
+  );
+  return `${JSON.stringify(
+    {
+      operatorKeys: [Buffer.from(operatorKey, 'base64').toString('hex')],
+      witnessKeys: (directory?.witnesses ?? []).map((w) => w.publicKey),
+      manufacturerCaKeys: [trust.data['manufacturer-ca.ed25519.pub']],
+      directory: { vrfPublicKey: directory?.vrfPublicKey, signingKey: directory?.signingPublicKey },
+    },
+    null,
+    2,
+  )}\n`;
 }
