@@ -1,6 +1,6 @@
 // Signed admin calls to a vault member (what the operator does, and the local fleet launcher).
 import { signAdminRequest } from './admin-signature.ts';
-import { ADMIN_AUTH_SCHEME, ADMIN_TIMESTAMP_HEADER } from './contract.ts';
+import { ADMIN_AUTH_SCHEME, ADMIN_NONCE_HEADER, ADMIN_TIMESTAMP_HEADER } from './contract.ts';
 
 export class AdminCallError extends Error {
   override name = 'AdminCallError';
@@ -27,12 +27,13 @@ export class VaultAdminClient {
 
   async call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
     const bytes = body === undefined ? new Uint8Array() : new TextEncoder().encode(JSON.stringify(body));
-    const { timestamp, signature } = signAdminRequest(this.#secretKey, method, path, bytes);
+    const { timestamp, nonce, signature } = signAdminRequest(this.#secretKey, method, path, bytes);
     const res = await fetch(this.#baseUrl + path, {
       method,
       headers: {
         authorization: `${ADMIN_AUTH_SCHEME} ${signature}`,
         [ADMIN_TIMESTAMP_HEADER]: String(timestamp),
+        [ADMIN_NONCE_HEADER]: nonce,
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
       },
       ...(body === undefined ? {} : { body: bytes }),

@@ -85,6 +85,7 @@ export type ClusterState = 'new' | 'existing';
 /** Signature scheme of the operator's admin calls (see admin-signature.ts). */
 export const ADMIN_AUTH_SCHEME = 'Keyfleet-Ed25519';
 export const ADMIN_TIMESTAMP_HEADER = 'x-keyfleet-timestamp';
+export const ADMIN_NONCE_HEADER = 'x-keyfleet-nonce';
 
 export type MembershipChangeKind = 'add-learner' | 'promote' | 'remove';
 

@@ -6,6 +6,7 @@ import { decodeCertificate } from '@keyfleet/sdk/hsm/certificate';
 import type { AdminVerifier } from '@keyfleet/sdk/vault/admin-signature';
 import {
   ADMIN_AUTH_SCHEME,
+  ADMIN_NONCE_HEADER,
   ADMIN_TIMESTAMP_HEADER,
   type AdminStatus,
   HttpPath,
@@ -48,6 +49,7 @@ function signed(verifier: AdminVerifier) {
             body,
             req.get(ADMIN_TIMESTAMP_HEADER),
             signature,
+            req.get(ADMIN_NONCE_HEADER),
           )
         : ({ ok: false, reason: `expected Authorization: ${ADMIN_AUTH_SCHEME} <signature>` } as const);
     if (!verdict.ok) return sendError(res, 401, 'unauthenticated', verdict.reason);

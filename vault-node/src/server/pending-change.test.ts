@@ -6,6 +6,7 @@ import { AdminCallError } from '@keyfleet/sdk/vault/admin-client';
 import { AdminVerifier, signAdminRequest } from '@keyfleet/sdk/vault/admin-signature';
 import {
   ADMIN_AUTH_SCHEME,
+  ADMIN_NONCE_HEADER,
   ADMIN_TIMESTAMP_HEADER,
   type AdminStatus,
   HttpPath,
@@ -62,12 +63,13 @@ let clock = 1_900_000_000;
 
 async function call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
   const bytes = new TextEncoder().encode(body === undefined ? '' : JSON.stringify(body));
-  const { timestamp, signature } = signAdminRequest(secret, method, path, bytes, ++clock);
+  const { timestamp, nonce, signature } = signAdminRequest(secret, method, path, bytes, ++clock);
   const res = await fetch(baseUrl + path, {
     method,
     headers: {
       authorization: `${ADMIN_AUTH_SCHEME} ${signature}`,
       [ADMIN_TIMESTAMP_HEADER]: String(timestamp),
+      [ADMIN_NONCE_HEADER]: nonce,
     },
     ...(body === undefined ? {} : { body: bytes }),
   });
