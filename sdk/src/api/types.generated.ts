@@ -178,7 +178,7 @@ export interface KeyDirectorySpec {
       region?: string;
       /** Bucket name. */
       bucket: string;
-      /** Key prefix inside the bucket. */
+      /** Key prefix inside the bucket (S3's safe characters only). */
       prefix?: string;
       /** Secret with keys accessKeyId and secretAccessKey. */
       secretRef: {
