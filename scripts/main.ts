@@ -178,6 +178,8 @@ try {
   writeFileSync(trustFile, await attestationTrust(kube, NS, FLEET, d.status));
   const member = await memberPod(kube, 0);
   const bundleUrl = `http://${member.status?.podIP}:8080/v1/attestation`;
+  // Members serve the bundle once the kubelet has written the ConfigMap into their volume.
+  await until('the member serving the bundle', async () => (await fetch(bundleUrl)).status === 200, 180_000);
   const verified = await keyfleetOk(['verify-fleet', '--bundle', bundleUrl, '--trust', trustFile]);
   ok(
     `attestation serial ${attested.status?.attestation?.serial} (${attested.status?.attestation?.digest}) in ${seconds(t)}, served by ${member.metadata.name}`,
@@ -242,7 +244,7 @@ try {
 
   step('8. the attestation digest in the KeyDirectory, with a lookup proof the CLI verifies');
   const reader = await readerPod(kube);
-  const lookup = await keyfleetOk([
+  const lookupArgs = [
     'lookup',
     '--url',
     `http://${reader.status?.podIP}:8080`,
@@ -254,22 +256,10 @@ try {
     d.status?.signingPublicKey as string,
     '--namespace',
     `${NS}/${DIRECTORY}`,
-  ]);
+  ];
+  const lookup = await keyfleetOk(lookupArgs);
   for (const line of lookup.trim().split('\n')) console.log(`       ${line}`);
-  const logged = JSON.parse(
-    await keyfleetOk([
-      'lookup',
-      '--url',
-      `http://${reader.status?.podIP}:8080`,
-      '--user',
-      `fleet/${NS}/${FLEET}`,
-      '--vrf-key',
-      d.status?.vrfPublicKey as string,
-      '--signing-key',
-      d.status?.signingPublicKey as string,
-      '--json',
-    ]),
-  ) as { value: string };
+  const logged = JSON.parse(await keyfleetOk([...lookupArgs, '--json'])) as { value: string };
   const loggedDigest = `sha256:${Buffer.from(logged.value, 'base64url').toString('hex')}`;
   if (loggedDigest !== attested.status?.attestation?.digest) {
     throw new Error(

@@ -109,3 +109,20 @@ export const builtin = {
   configMap: { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap', namespaced: true },
   namespace: { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false },
 } as const satisfies Record<string, ResourceType>;
+
+/**
+ * The resource type of an object a reconcile applies, by its kind, among the kinds that reconcile
+ * manages; any other kind is a programming error, named with the reconcile it came from.
+ */
+export function kindLookup(
+  types: readonly ResourceType[],
+  reconcile: string,
+): (kind: string | undefined) => ResourceType {
+  const byKind = new Map(types.map((t) => [t.kind, t]));
+  return (kind) => {
+    const t = byKind.get(kind ?? '');
+    if (t === undefined)
+      throw new Error(`the ${reconcile} reconcile does not manage objects of kind ${kind}`);
+    return t;
+  };
+}

@@ -26,7 +26,8 @@ export type RandomBytes = (length: number) => Uint8Array;
 export const SEALING_KEY_BYTES = 32;
 const ED25519_SEED_BYTES = 32;
 
-function random(randomBytes: RandomBytes, length: number): Uint8Array {
+/** `length` bytes from the injected CSPRNG, checked (a short answer is a broken RNG, not a key). */
+export function random(randomBytes: RandomBytes, length: number): Uint8Array {
   const bytes = randomBytes(length);
   if (!(bytes instanceof Uint8Array) || bytes.length !== length) {
     throw new Error(`randomBytes(${length}) returned ${bytes?.length ?? 'nothing'} bytes`);
@@ -38,7 +39,8 @@ function base64(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString('base64');
 }
 
-function secret(meta: V1Secret['metadata'], data: Record<string, Uint8Array>): V1Secret {
+/** An immutable Opaque Secret holding `data` (base64 as the API wants it). */
+export function immutableSecret(meta: V1Secret['metadata'], data: Record<string, Uint8Array>): V1Secret {
   return {
     apiVersion: 'v1',
     kind: 'Secret',
@@ -51,7 +53,7 @@ function secret(meta: V1Secret['metadata'], data: Record<string, Uint8Array>): V
 
 export function sealingKeySecret(fleet: VaultFleet, zone: string, randomBytes: RandomBytes): V1Secret {
   const meta = retainedMeta(fleet, sealingKeySecretName(fleetName(fleet), zone), 'sealing-key', zone);
-  return secret(meta, { [DataKey.sealingKey]: random(randomBytes, SEALING_KEY_BYTES) });
+  return immutableSecret(meta, { [DataKey.sealingKey]: random(randomBytes, SEALING_KEY_BYTES) });
 }
 
 function ed25519KeySecret(
@@ -62,7 +64,7 @@ function ed25519KeySecret(
   randomBytes: RandomBytes,
 ): V1Secret {
   const seed = random(randomBytes, ED25519_SEED_BYTES);
-  return secret(retainedMeta(fleet, name, component), {
+  return immutableSecret(retainedMeta(fleet, name, component), {
     [keys.seed]: seed,
     [keys.publicKey]: ed25519.getPublicKey(seed),
   });

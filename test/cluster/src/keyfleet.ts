@@ -4,6 +4,7 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { KeyDirectoryStatus, VaultFleetStatus } from '@keyfleet/sdk/api/index';
 import { parseAllDocuments } from 'yaml';
 import { paths, repoRoot } from './config.ts';
 import type { Kube, Obj } from './kube.ts';
@@ -96,28 +97,8 @@ export async function createResource(kube: Kube, obj: Obj): Promise<void> {
   await kube.create(customResourcePath(kind, ns), obj);
 }
 
-export interface FleetStatus {
-  readyMembers?: number;
-  leader?: string;
-  phase?: string;
-  conditions?: { type: string; status: string; reason: string; message: string }[];
-  members?: { zone: string; pod?: string; ready?: boolean; hsmKeyId?: string }[];
-  attestation?: { serial?: number; digest?: string; directoryEpoch?: number; configMap?: string };
-}
-
-export interface DirectoryStatus {
-  phase?: string;
-  currentEpoch?: number;
-  rootHash?: string;
-  pendingChanges?: number;
-  witnessedEpoch?: number;
-  readyReaders?: number;
-  publisher?: string;
-  vrfPublicKey?: string;
-  signingPublicKey?: string;
-  witnesses?: { name: string; publicKey?: string; lastCountersignedEpoch?: number }[];
-  conditions?: { type: string; status: string; reason: string; message: string }[];
-}
+export type FleetStatus = VaultFleetStatus;
+export type DirectoryStatus = KeyDirectoryStatus;
 
 export const conditionOf = (
   s: { conditions?: { type: string; status: string }[] } | undefined,

@@ -10,6 +10,7 @@ import { hexToBytes } from '@noble/hashes/utils.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { repoRoot } from '../src/config.ts';
 import { faults } from '../src/control-client.ts';
+import type { DirectoryStatus } from '../src/keyfleet.ts';
 import {
   ensureNamespace,
   isReady,
@@ -30,21 +31,7 @@ const leasePath = `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/transpar
 const figures: Record<string, number> = {};
 let operator: OperatorProcess | undefined;
 
-interface DirectoryObj extends Obj {
-  status?: {
-    phase?: string;
-    currentEpoch?: number;
-    rootHash?: string;
-    pendingChanges?: number;
-    witnessedEpoch?: number;
-    readyReaders?: number;
-    publisher?: string;
-    vrfPublicKey?: string;
-    signingPublicKey?: string;
-    witnesses?: { name: string; publicKey?: string; lastCountersignedEpoch?: number }[];
-    conditions?: { type: string; status: string; reason: string; message: string }[];
-  };
-}
+type DirectoryObj = Obj & { status?: DirectoryStatus };
 
 const directory = () => kube.get<DirectoryObj>(kdPath);
 const condition = (d: DirectoryObj, type: string) => d.status?.conditions?.find((c) => c.type === type);

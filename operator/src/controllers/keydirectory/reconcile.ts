@@ -21,7 +21,7 @@ import type { OperatorMetrics } from '../../metrics.ts';
 import type { KubeClient } from '../../runtime/client.ts';
 import { isAlreadyExists, isNotFound } from '../../runtime/errors.ts';
 import type { EventType } from '../../runtime/events.ts';
-import { builtin, type ResourceType, type Unstructured } from '../../runtime/resource.ts';
+import { builtin, kindLookup, type ResourceType, type Unstructured } from '../../runtime/resource.ts';
 import {
   directoryServiceAccounts,
   publisherLease,
@@ -95,22 +95,10 @@ export const directoryKinds = {
   },
 } as const satisfies Record<string, ResourceType>;
 
-const typeOfKind: Record<string, ResourceType> = {
-  Deployment: directoryKinds.deployment,
-  StatefulSet: directoryKinds.statefulSet,
-  ServiceAccount: directoryKinds.serviceAccount,
-  Role: directoryKinds.role,
-  RoleBinding: directoryKinds.roleBinding,
-  Service: builtin.service,
-  PersistentVolumeClaim: builtin.persistentVolumeClaim,
-  ConfigMap: builtin.configMap,
-};
-
-function typeOf(kind: string | undefined): ResourceType {
-  const t = typeOfKind[kind ?? ''];
-  if (t === undefined) throw new Error(`the KeyDirectory reconcile does not manage objects of kind ${kind}`);
-  return t;
-}
+const typeOf = kindLookup(
+  [...Object.values(directoryKinds), builtin.service, builtin.persistentVolumeClaim, builtin.configMap],
+  'KeyDirectory',
+);
 
 export const REQUEUE_BUSY_MS = 3_000;
 export const REQUEUE_SETTLED_MS = 10_000;

@@ -23,7 +23,13 @@ import { forgetFleet, type OperatorMetrics } from '../../metrics.ts';
 import type { KubeClient } from '../../runtime/client.ts';
 import { isAlreadyExists, isNotFound } from '../../runtime/errors.ts';
 import type { EventType } from '../../runtime/events.ts';
-import { builtin, objectPath, type ResourceType, type Unstructured } from '../../runtime/resource.ts';
+import {
+  builtin,
+  kindLookup,
+  objectPath,
+  type ResourceType,
+  type Unstructured,
+} from '../../runtime/resource.ts';
 import { memberConfigHash } from '../../specs/config-hash.ts';
 import { fleetName, fleetNamespace, Label } from '../../specs/labels.ts';
 import {
@@ -113,22 +119,19 @@ export const ownedKinds = {
   node: { group: '', version: 'v1', plural: 'nodes', kind: 'Node', namespaced: false },
 } as const satisfies Record<string, ResourceType>;
 
-const typeOfKind: Record<string, ResourceType> = {
-  Pod: builtin.pod,
-  PersistentVolumeClaim: builtin.persistentVolumeClaim,
-  Secret: builtin.secret,
-  Service: builtin.service,
-  ConfigMap: builtin.configMap,
-  ServiceAccount: ownedKinds.serviceAccount,
-  NetworkPolicy: ownedKinds.networkPolicy,
-  PodDisruptionBudget: ownedKinds.podDisruptionBudget,
-};
-
-function typeOf(kind: string | undefined): ResourceType {
-  const t = typeOfKind[kind ?? ''];
-  if (t === undefined) throw new Error(`the VaultFleet reconcile does not manage objects of kind ${kind}`);
-  return t;
-}
+const typeOf = kindLookup(
+  [
+    builtin.pod,
+    builtin.persistentVolumeClaim,
+    builtin.secret,
+    builtin.service,
+    builtin.configMap,
+    ownedKinds.serviceAccount,
+    ownedKinds.networkPolicy,
+    ownedKinds.podDisruptionBudget,
+  ],
+  'VaultFleet',
+);
 
 export const FLEET_FINALIZER = 'keyfleet.dev/vaultfleet-cleanup';
 /** Field manager of the fleet's own metadata (finalizer, bootstrap record), apart from its children. */

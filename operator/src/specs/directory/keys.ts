@@ -16,7 +16,7 @@ import { vrfSecretKey } from '@keyfleet/sdk/vrf/ecvrf';
 import type { V1ConfigMap, V1Secret } from '@kubernetes/client-node';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import type { RandomBytes } from '../secrets.ts';
+import { immutableSecret, type RandomBytes, random, secretKeyBytes } from '../secrets.ts';
 import { directoryMeta, directoryNames, WITNESS_LABEL } from './names.ts';
 
 export const DirectoryKeyFile = {
@@ -37,62 +37,35 @@ export const PublicKeysKey = {
 
 const KEY_BYTES = 32;
 
-function random(randomBytes: RandomBytes): Uint8Array {
-  const bytes = randomBytes(KEY_BYTES);
-  if (!(bytes instanceof Uint8Array) || bytes.length !== KEY_BYTES) {
-    throw new Error(`randomBytes(${KEY_BYTES}) returned ${bytes?.length ?? 'nothing'} bytes`);
-  }
-  return bytes;
-}
-
-function secret(meta: V1Secret['metadata'], data: Record<string, Uint8Array>): V1Secret {
-  return {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: meta,
-    type: 'Opaque',
-    immutable: true,
-    data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
-  };
-}
-
 export function vrfKeySecret(kd: KeyDirectory, randomBytes: RandomBytes): V1Secret {
-  const seed = random(randomBytes);
-  return secret(directoryMeta(kd, directoryNames(kd).vrfKey, 'keys'), {
+  const seed = random(randomBytes, KEY_BYTES);
+  return immutableSecret(directoryMeta(kd, directoryNames(kd).vrfKey, 'keys'), {
     [DirectoryKeyFile.vrfSecret]: seed,
     [DirectoryKeyFile.vrfPublic]: vrfSecretKey(seed).publicKey.bytes,
   });
 }
 
 export function signingKeySecret(kd: KeyDirectory, randomBytes: RandomBytes): V1Secret {
-  const seed = random(randomBytes);
-  return secret(directoryMeta(kd, directoryNames(kd).signingKey, 'keys'), {
+  const seed = random(randomBytes, KEY_BYTES);
+  return immutableSecret(directoryMeta(kd, directoryNames(kd).signingKey, 'keys'), {
     [DirectoryKeyFile.signingSecret]: seed,
     [DirectoryKeyFile.signingPublic]: ed25519.getPublicKey(seed),
   });
 }
 
 export function witnessKeySecret(kd: KeyDirectory, ordinal: number, randomBytes: RandomBytes): V1Secret {
-  const seed = random(randomBytes);
+  const seed = random(randomBytes, KEY_BYTES);
   const meta = directoryMeta(kd, directoryNames(kd).witnessKey(ordinal), 'keys', {
     [WITNESS_LABEL]: String(ordinal),
   });
-  return secret(meta, {
+  return immutableSecret(meta, {
     [DirectoryKeyFile.witnessSecret]: seed,
     [DirectoryKeyFile.witnessPublic]: ed25519.getPublicKey(seed),
   });
 }
 
 /** The public half stored beside a secret key, checked to be 32 bytes. */
-export function publicKeyOf(s: V1Secret, key: string): Uint8Array {
-  const encoded = s.data?.[key];
-  const where = `Secret ${s.metadata?.namespace}/${s.metadata?.name} key ${key}`;
-  if (encoded === undefined) throw new Error(`${where} is missing`);
-  const bytes = new Uint8Array(Buffer.from(encoded, 'base64'));
-  if (bytes.length !== KEY_BYTES)
-    throw new Error(`${where} holds ${bytes.length} bytes, expected ${KEY_BYTES}`);
-  return bytes;
-}
+export const publicKeyOf = secretKeyBytes;
 
 export type DirectoryPublicKeys = {
   readonly vrf: Uint8Array;
