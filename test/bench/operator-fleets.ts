@@ -5,14 +5,12 @@
 //   node test/bench/operator-fleets.ts [--fleets N] [--steady-seconds S]
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { down, up } from '../cluster/src/cluster.ts';
-import { repoRoot } from '../cluster/src/config.ts';
-import { customResourcePath, example, fleetReady } from '../cluster/src/keyfleet.ts';
+import { applyCrd, customResourcePath, example, fleetReady } from '../cluster/src/keyfleet.ts';
 import { Kube } from '../cluster/src/kube.ts';
 import { trackedPid } from '../cluster/src/proc.ts';
-import { ensureNamespace, kubectl, until } from '../cluster/tests/helpers.ts';
+import { ensureNamespace, until } from '../cluster/tests/helpers.ts';
 import { startOperatorProcess } from '../cluster/tests/operator-process.ts';
 import { report } from './report.ts';
 
@@ -49,19 +47,7 @@ if (!reused) await up((m) => console.log(`  cluster up: ${m}`));
 const kube = new Kube();
 const operator = startOperatorProcess(NS, 'bench-operator-fleets');
 try {
-  const crd = await kubectl(
-    'apply',
-    '--server-side',
-    '--force-conflicts',
-    '-f',
-    join(repoRoot, 'crds/vaultfleets.keyfleet.dev.yaml'),
-  );
-  if (crd.code !== 0) throw new Error(crd.stderr);
-  await until(
-    'the VaultFleet CRD served',
-    () => kube.getOrUndefined(customResourcePath('VaultFleet', 'default')),
-    30_000,
-  );
+  await applyCrd(kube, 'VaultFleet');
   await ensureNamespace(kube, NS);
   const base = example('vaultfleet-minimal.yaml', NS);
   const started = performance.now();

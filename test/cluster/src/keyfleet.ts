@@ -1,30 +1,25 @@
 // keyfleet on the local cluster, as a user installs it: the Helm chart (operator, CRDs, RBAC), then
 // the example VaultFleet and KeyDirectory. Shared by `npm run main` and the cluster tier's chart
 // test, so both prove the same path.
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KeyDirectoryStatus, VaultFleetStatus } from '@keyfleet/sdk/api/index';
 import { parseAllDocuments } from 'yaml';
 import { paths, repoRoot } from './config.ts';
 import type { Kube, Obj } from './kube.ts';
+import { runAsync } from './sh.ts';
 import { binPath } from './versions.ts';
 
 export const CHART_DIR = join(repoRoot, 'charts/keyfleet');
 export const OPERATOR_NAMESPACE = 'keyfleet-system';
 export const RELEASE = 'keyfleet';
 
-export function helmCommand(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      binPath('helm'),
-      args,
-      { env: { ...process.env, KUBECONFIG: paths.kubeconfig }, timeout: 300_000 },
-      (err, stdout, stderr) =>
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
-    );
-  });
+/** kubectl or helm with the cluster's kubeconfig. */
+function kubeTool(tool: 'helm' | 'kubectl', args: string[], timeoutMs: number) {
+  return runAsync(binPath(tool), args, timeoutMs, { KUBECONFIG: paths.kubeconfig });
 }
+
+export const helmCommand = (args: string[]) => kubeTool('helm', args, 300_000);
 
 async function helmOrThrow(args: string[]): Promise<string> {
   const r = await helmCommand(args);
@@ -87,6 +82,17 @@ const plural = { VaultFleet: 'vaultfleets', KeyDirectory: 'keydirectories' } as 
 export function customResourcePath(kind: keyof typeof plural, namespace: string, name?: string): string {
   const base = `/apis/keyfleet.dev/v1alpha1/namespaces/${namespace}/${plural[kind]}`;
   return name === undefined ? base : `${base}/${name}`;
+}
+
+/** Applies one CRD of crds/ (server-side) and waits until the API serves its kind. */
+export async function applyCrd(kube: Kube, kind: keyof typeof plural): Promise<void> {
+  const file = join(repoRoot, 'crds', `${plural[kind]}.keyfleet.dev.yaml`);
+  const r = await kubeTool('kubectl', ['apply', '--server-side', '--force-conflicts', '-f', file], 60_000);
+  if (r.code !== 0) throw new Error(`applying ${file}: ${r.stderr}`);
+  for (let i = 0; !(await kube.getOrUndefined(customResourcePath(kind, 'default'))); i++) {
+    if (i > 150) throw new Error(`the ${kind} CRD is not served after 30 s`);
+    await new Promise((res) => setTimeout(res, 200));
+  }
 }
 
 /** Creates the object unless it exists. */

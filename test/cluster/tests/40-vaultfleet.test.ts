@@ -10,6 +10,7 @@ import { hexToBytes } from '@noble/hashes/utils.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { repoRoot } from '../src/config.ts';
 import { faults } from '../src/control-client.ts';
+import { applyCrd } from '../src/keyfleet.ts';
 import {
   ensureNamespace,
   isReady,
@@ -116,12 +117,7 @@ async function recoverThrough(target: PodObj, members: PodObj[]): Promise<boolea
 
 beforeAll(async () => {
   // Only the VaultFleet CRD: this file tests its controller (10-crds checks every CRD of crds/).
-  const crd = join(repoRoot, 'crds/vaultfleets.keyfleet.dev.yaml');
-  const r = await kubectl('apply', '--server-side', '--force-conflicts', '-f', crd);
-  if (r.code !== 0) throw new Error(`applying ${crd}: ${r.stderr}`);
-  await until('the VaultFleet CRD served', () =>
-    kube.getOrUndefined('/apis/keyfleet.dev/v1alpha1/namespaces/default/vaultfleets'),
-  );
+  await applyCrd(kube, 'VaultFleet');
   await ensureNamespace(kube, ns);
   operator = startOperatorProcess(ns, '40-vaultfleet');
   operatorLog = operator.logFile;

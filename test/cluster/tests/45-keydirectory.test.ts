@@ -11,17 +11,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { repoRoot } from '../src/config.ts';
 import { faults } from '../src/control-client.ts';
 import type { DirectoryStatus } from '../src/keyfleet.ts';
-import {
-  ensureNamespace,
-  isReady,
-  Kube,
-  kubectl,
-  type Obj,
-  type PodObj,
-  run,
-  until,
-  yamlDocs,
-} from './helpers.ts';
+import { applyCrd } from '../src/keyfleet.ts';
+import { ensureNamespace, isReady, Kube, type Obj, type PodObj, run, until, yamlDocs } from './helpers.ts';
 import { type OperatorProcess, startOperatorProcess } from './operator-process.ts';
 
 const ns = 'directories';
@@ -93,12 +84,8 @@ async function lookup(
 }
 
 beforeAll(async () => {
-  const crd = join(repoRoot, 'crds/keydirectories.keyfleet.dev.yaml');
-  const r = await kubectl('apply', '--server-side', '--force-conflicts', '-f', crd);
-  if (r.code !== 0) throw new Error(`applying ${crd}: ${r.stderr}`);
-  await until('the KeyDirectory CRD served', () =>
-    kube.getOrUndefined('/apis/keyfleet.dev/v1alpha1/namespaces/default/keydirectories'),
-  );
+  // Only the KeyDirectory CRD: this file tests its controller (10-crds checks every CRD of crds/).
+  await applyCrd(kube, 'KeyDirectory');
   await ensureNamespace(kube, ns);
   operator = startOperatorProcess(ns, '45-keydirectory');
 });

@@ -1,9 +1,8 @@
-// Shared helpers of the cluster tests: API access, waiting, YAML, pods.
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
 import { paths } from '../src/config.ts';
 import { ApiError, Kube, type Obj } from '../src/kube.ts';
+import { runAsync } from '../src/sh.ts';
 import { binPath } from '../src/versions.ts';
 
 export { ApiError, Kube, type Obj };
@@ -53,21 +52,13 @@ export function collectionPath(obj: Obj, plural: string, namespaced = true): str
     : `${base}/${plural}`;
 }
 
+/** A command with the cluster's kubeconfig in its environment. */
 export function run(
   cmd: string,
   args: string[],
   env: Record<string, string> = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      cmd,
-      args,
-      { env: { ...process.env, KUBECONFIG: paths.kubeconfig, ...env }, timeout: 60_000 },
-      (err, stdout, stderr) => {
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-      },
-    );
-  });
+  return runAsync(cmd, args, 60_000, { KUBECONFIG: paths.kubeconfig, ...env });
 }
 
 export const kubectl = (...args: string[]) => run(binPath('kubectl'), args);
