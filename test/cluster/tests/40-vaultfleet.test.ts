@@ -1,14 +1,18 @@
-// The VaultFleet controller end to end: the CRDs and crds/examples/vaultfleet.yaml applied, the
+// The VaultFleet controller end to end: the CRD and crds/examples/vaultfleet.yaml applied, the
 // operator running as a process on the host (`node operator/src/main.ts --kubeconfig ...`), seven
 // vault-node members formed and certified by it; a backup key registered and recovered through a
-// member's client port with the members' certificates pinned; a deleted member pod coming back.
-// Prints the time from apply to seven ready members and the time to heal a deleted pod.
+// member's client port with the members' certificates pinned, and by the keyfleet CLI from inside
+// the cluster through the client Service; then the faults of the issue: a deleted pod, a lost
+// claim, an image rollout under client load (leader last), three pods deleted at once and a zone
+// partitioned, four zones lost and returned, the operator killed mid-rollout with a standby taking
+// over, and the fleet deleted (Retain keeps its data). Prints the figures of each.
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BackupClient, httpTransport } from '@keyfleet/sdk/backup/client';
 import { trustedMembersFromCertificates } from '@keyfleet/sdk/hsm/certificate';
 import { hexToBytes } from '@noble/hashes/utils.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { repoRoot } from '../src/config.ts';
+import { repoRoot, stateDir } from '../src/config.ts';
 import { faults } from '../src/control-client.ts';
 import { applyCrd } from '../src/keyfleet.ts';
 import {
@@ -22,6 +26,7 @@ import {
   yamlDocs,
 } from './helpers.ts';
 import { type OperatorProcess, startOperatorProcess } from './operator-process.ts';
+import { memberKeys } from './vault-client.ts';
 
 const ns = 'vaults';
 const kube = new Kube();
@@ -61,29 +66,8 @@ async function memberPods(): Promise<PodObj[]> {
 
 const equal = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
 
-/**
- * The members' identity keys, from the certificates they serve on the peer port: the client pins
- * the keys that chain to the fleet's CA (what the fleet attestation will carry).
- */
-async function trustedFrom(pods: PodObj[], caPublicKey: Uint8Array): Promise<Map<string, Uint8Array>> {
-  // A member stopping right now may not answer: trust the others (only the answering member's key
-  // is needed, and it answers only if it is up).
-  const answers = await Promise.allSettled(
-    pods.map(async (p) => {
-      const res = await fetch(`http://${p.status?.podIP}:7000/v1/fleet/identity`, {
-        signal: AbortSignal.timeout(5000),
-      });
-      if (res.status !== 200) throw new Error(`${p.metadata.name}: identity HTTP ${res.status}`);
-      return new Uint8Array(await res.arrayBuffer());
-    }),
-  );
-  const certificates = answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []));
-  return trustedMembersFromCertificates(certificates, {
-    trustAnchors: [caPublicKey],
-    now: Math.floor(Date.now() / 1000),
-    fleet: `${ns}/backups`,
-  });
-}
+const trustedFrom = (pods: PodObj[], caPublicKey: Uint8Array) =>
+  memberKeys(pods, caPublicKey, `${ns}/backups`);
 
 /**
  * A recovery as a client behind the client Service sees it: through a Ready member, and when that
@@ -189,7 +173,53 @@ describe('VaultFleet controller on the local cluster', () => {
       transport: httpTransport(`http://${pods[4]?.status?.podIP}:8080`),
     });
     expect(await other.recover('alice', 'correct horse battery staple')).toEqual(key);
-  }, 120_000);
+
+    // The keyfleet CLI from inside the cluster (a member pod's network namespace), through the
+    // fleet's client Service by its DNS name, as an in-cluster client would call it.
+    const dir = join(stateDir, '40-vaultfleet');
+    mkdirSync(dir, { recursive: true });
+    const certificates = await Promise.all(
+      pods.map(async (p) =>
+        Buffer.from(
+          await (await fetch(`http://${p.status?.podIP}:7000/v1/fleet/identity`)).arrayBuffer(),
+        ).toString('base64url'),
+      ),
+    );
+    const trustFile = join(dir, 'trust.json');
+    writeFileSync(
+      trustFile,
+      JSON.stringify({
+        fleetId,
+        manufacturerCa: Buffer.from(caPublicKey).toString('hex'),
+        certificates,
+        url: `http://backups-client.${ns}.svc.cluster.local:8080`,
+      }),
+    );
+    const passwordFile = join(dir, 'password');
+    writeFileSync(passwordFile, 'correct horse battery staple\n');
+    const viaService = await faults.exec(
+      ns,
+      'backups-dc2',
+      [
+        'node',
+        'sdk/src/cli/main.ts',
+        'backup',
+        'recover',
+        '--trust',
+        trustFile,
+        '--insecure-skip-attestation',
+        '--user',
+        'alice',
+        '--password-file',
+        passwordFile,
+        '--json',
+      ],
+      undefined,
+      90_000,
+    );
+    expect(viaService.code, viaService.stderr + viaService.stdout).toBe(0);
+    expect(JSON.parse(viaService.stdout).backupKey).toBe(Buffer.from(key).toString('hex'));
+  }, 180_000);
 
   test('a deleted member pod comes back Ready and the fleet is whole again', async () => {
     const before = (await memberPods()).find((p) => p.metadata.name === 'backups-dc3');
