@@ -38,16 +38,23 @@ function writeItem(root: string, rel: string, data: string | Buffer, mode: numbe
   renameSync(tmp, file);
 }
 
+/**
+ * The keys of a configMap/secret, or only `items`. A listed key that is missing fails the volume,
+ * unless the source is optional: then the kubelet skips that path (a pod mounting an optional
+ * ConfigMap whose key is not written yet must start).
+ */
 function writeKeys(
   root: string,
   data: Record<string, string | Buffer>,
   items: KeyToPath[] | undefined,
   mode: number,
   what: string,
+  optional = false,
 ): void {
   if (items?.length) {
     for (const it of items) {
       const v = data[it.key];
+      if (v === undefined && optional) continue;
       if (v === undefined) throw new Error(`${what} has no key "${it.key}"`);
       writeItem(root, it.path, v, it.mode ?? mode);
     }
@@ -111,6 +118,7 @@ async function materialise(pod: Pod, v: Volume, dir: string, api: VolumeLookups)
       v.configMap.items,
       v.configMap.defaultMode ?? 0o644,
       `configmap ${v.configMap.name}`,
+      v.configMap.optional,
     );
     return dir;
   }
@@ -120,7 +128,14 @@ async function materialise(pod: Pod, v: Volume, dir: string, api: VolumeLookups)
       if (v.secret.optional) return dir;
       throw new Error(`secret "${v.secret.secretName}" not found`);
     }
-    writeKeys(dir, data, v.secret.items, v.secret.defaultMode ?? 0o644, `secret ${v.secret.secretName}`);
+    writeKeys(
+      dir,
+      data,
+      v.secret.items,
+      v.secret.defaultMode ?? 0o644,
+      `secret ${v.secret.secretName}`,
+      v.secret.optional,
+    );
     return dir;
   }
   if (v.downwardAPI) {
@@ -140,11 +155,19 @@ async function materialise(pod: Pod, v: Volume, dir: string, api: VolumeLookups)
         writeItem(dir, t.path, token, mode === 0o644 ? 0o600 : mode);
       } else if (s.configMap) {
         const data = await api.configMap(s.configMap.name);
-        if (data) writeKeys(dir, data, s.configMap.items, mode, `configmap ${s.configMap.name}`);
+        if (data)
+          writeKeys(
+            dir,
+            data,
+            s.configMap.items,
+            mode,
+            `configmap ${s.configMap.name}`,
+            s.configMap.optional,
+          );
         else if (!s.configMap.optional) throw new Error(`configmap "${s.configMap.name}" not found`);
       } else if (s.secret) {
         const data = await api.secretBytes(s.secret.name);
-        if (data) writeKeys(dir, data, s.secret.items, mode, `secret ${s.secret.name}`);
+        if (data) writeKeys(dir, data, s.secret.items, mode, `secret ${s.secret.name}`, s.secret.optional);
         else if (!s.secret.optional) throw new Error(`secret "${s.secret.name}" not found`);
       } else if (s.downwardAPI) {
         writeDownward(dir, pod, s.downwardAPI.items, mode);
