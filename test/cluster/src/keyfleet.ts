@@ -89,7 +89,9 @@ export async function applyCrd(kube: Kube, kind: keyof typeof plural): Promise<v
   const file = join(repoRoot, 'crds', `${plural[kind]}.keyfleet.dev.yaml`);
   const r = await kubeTool('kubectl', ['apply', '--server-side', '--force-conflicts', '-f', file], 60_000);
   if (r.code !== 0) throw new Error(`applying ${file}: ${r.stderr}`);
-  for (let i = 0; !(await kube.getOrUndefined(customResourcePath(kind, 'default'))); i++) {
+  // Right after a CRD is created the API server may answer 404 or 429 ("storage is initializing").
+  const served = () => kube.getOrUndefined(customResourcePath(kind, 'default')).catch(() => undefined);
+  for (let i = 0; !(await served()); i++) {
     if (i > 150) throw new Error(`the ${kind} CRD is not served after 30 s`);
     await new Promise((res) => setTimeout(res, 200));
   }
