@@ -39,6 +39,8 @@ let escrowed:
   | { key: Uint8Array; trustedMembers: Map<string, Uint8Array>; caPublicKey: Uint8Array }
   | undefined;
 let operatorLog = '';
+/** Member identity keys seen so far (a rebuilt member joins under a new id with a new key). */
+const knownMembers = new Map<string, Uint8Array>();
 /** Why recoveries through a member failed (printed with the figures). */
 const recoveryErrors: string[] = [];
 
@@ -91,9 +93,12 @@ async function recoverAny(tries = 3, offset = 0): Promise<boolean> {
 /** Recovers the escrowed key through `target`, trusting the certificates `members` serve. */
 async function recoverThrough(target: PodObj, members: PodObj[]): Promise<boolean> {
   if (!escrowed) throw new Error('nothing escrowed yet');
+  // The keys learned so far plus what the members serve now: a member restarting this second
+  // keeps its identity key (its HSM is on its claim), so a client keeps trusting it.
+  for (const [id, k] of await trustedFrom(members, escrowed.caPublicKey)) knownMembers.set(id, k);
   const client = new BackupClient({
     fleetId: `${ns}/backups`,
-    trustedMembers: await trustedFrom(members, escrowed.caPublicKey),
+    trustedMembers: new Map([...escrowed.trustedMembers, ...knownMembers]),
     transport: httpTransport(`http://${target.status?.podIP}:8080`, { timeoutMs: 10_000 }),
   });
   return equal(await client.recover('alice', 'correct horse battery staple'), escrowed.key);
@@ -297,7 +302,7 @@ describe('VaultFleet controller on the local cluster', () => {
         // the first fails under the request (as a client behind the Service would).
         if (escrowed) {
           attempts++;
-          if (!(await recoverAny(3, attempts))) failures++;
+          if (!(await recoverAny(7, attempts))) failures++;
         }
         return pods.length === 7 && pods.every(onNewImage) && (await fleetReady());
       },
@@ -314,11 +319,11 @@ describe('VaultFleet controller on the local cluster', () => {
     // The leader was updated last, after handing over: another member leads now.
     expect(after.status?.leader).not.toBe(before.status?.leader);
     expect(attempts).toBeGreaterThan(0);
-    expect(failures, 'recoveries that failed through three members').toBe(0);
+    expect(failures, 'recoveries that failed through every Ready member').toBe(0);
     expect(maxUnready).toBeLessThanOrEqual(1);
   }, 240_000);
 
-  test('three member pods deleted at once, then a zone partitioned: recoveries keep working', async () => {
+  test('three member pods deleted at once (and held down), then a zone partitioned: recoveries keep working', async () => {
     const started = Date.now();
     const victims = ['backups-dc1', 'backups-dc2', 'backups-dc6'];
     await Promise.all(victims.map((v) => kube.delete(`${podsPath}/${v}`)));
@@ -338,7 +343,33 @@ describe('VaultFleet controller on the local cluster', () => {
     );
     figures['healThreeDeletedSeconds'] = (Date.now() - started) / 1000;
     figures['healThreeFailedRecoveries'] = failures;
-    expect(degradedSuccesses, 'recoveries that succeeded while members were missing').toBeGreaterThan(0);
+    figures['healThreeDegradedSuccesses'] = degradedSuccesses;
+    expect(await recoverAny(7)).toBe(true);
+
+    // How long three members stay down after a delete depends on the machine (they may be back
+    // before a recovery could be tried); to prove the four others serve alone, hold the same three
+    // down: cut them off the network, then recover three times through the four.
+    for (const v of victims) await faults.isolatePod(ns, v);
+    try {
+      let served = 0;
+      for (let i = 0; i < 3; i++) {
+        const four = (await memberPods()).filter((p) => isReady(p) && !victims.includes(p.metadata.name));
+        for (const target of four) {
+          const ok = await recoverThrough(target, four).catch((e: Error) => {
+            recoveryErrors.push(`three isolated, ${target.metadata.name}: ${e.message}`);
+            return false;
+          });
+          if (ok) {
+            served++;
+            break;
+          }
+        }
+      }
+      expect(served, 'recoveries through the four members left').toBe(3);
+    } finally {
+      for (const v of victims) await faults.unisolatePod(ns, v);
+    }
+    await until('seven ready members after the isolation ended', fleetReady, 120_000, 1000);
 
     await faults.partitionZone('dc4');
     try {

@@ -292,8 +292,16 @@ describe('the Helm chart on the local cluster', () => {
         throw new Error(`${e.message} (last: ${lastSeen}; ${prometheus.logFile})`);
       });
       figures['scrapedDirectoryPods'] = scraped.directory;
-      const ready = await prometheus.query('keyfleet_vaultfleet_members_ready');
-      expect(ready.find((s) => s.metric['vaultfleet'] === 'backups')?.value[1]).toBe('7');
+      // The operator's gauge follows its own observation; give it a scrape or two to say 7.
+      await until(
+        'keyfleet_vaultfleet_members_ready 7 in Prometheus',
+        async () =>
+          (await prometheus.query('keyfleet_vaultfleet_members_ready')).find(
+            (s) => s.metric['vaultfleet'] === 'backups',
+          )?.value[1] === '7',
+        60_000,
+        2000,
+      );
       expect(
         (await prometheus.query('keyfleet_directory_epoch{keydirectory="transparency"}')).length,
       ).toBeGreaterThan(0);
@@ -342,7 +350,21 @@ describe('the Helm chart on the local cluster', () => {
   }, 600_000);
 
   test('helm upgrade: a new operator pod, no member touched, the fleet stays healthy', async () => {
-    const before = await memberUids();
+    // Start from a settled fleet: the zones stopped by the test before may still be healing
+    // (node-lost members are recreated), which is not the upgrade's doing.
+    await until('the fleet ready', () => fleetReady(kube, ns, 'backups'), 240_000, 2000);
+    let previous = '';
+    const before = await until(
+      'member pods unchanged for 20 s',
+      async () => {
+        const uids = await memberUids();
+        const same = uids.join(',') === previous;
+        previous = uids.join(',');
+        return same ? uids : false;
+      },
+      240_000,
+      20_000,
+    );
     const oldOperator = (await operatorPods()).map((p) => p.metadata.uid);
     await installChart({ watchNamespaces: [ns], set: ['operator.logLevel=debug'], upgrade: true });
     const now = await until(
