@@ -5,28 +5,19 @@
 // memberName() maps one to the other.
 
 import { VaultAdminClient } from '@keyfleet/sdk/vault/admin-client';
+import type { AdminStatus as VaultAdminStatus } from '@keyfleet/sdk/vault/contract';
 import type { V1Pod } from '@kubernetes/client-node';
 import { Label } from '../../specs/labels.ts';
 import { HttpPath, Port } from '../../specs/vault-contract.ts';
 import type { MemberReport } from './observe-members.ts';
-import type { MembershipChangeKind, RaftRole, RaftView } from './observed.ts';
+import type { RaftRole, RaftView } from './observed.ts';
 
-/** What `GET /v1/admin/status` answers (vault-node/src/server/admin-api.ts). */
-export interface AdminStatus {
-  readonly member: string;
-  readonly zone: string;
-  readonly role: string;
-  readonly leader: string | null;
-  readonly term: number;
-  readonly commitIndex: number;
-  readonly appliedIndex: number;
-  readonly membership: { readonly voters: readonly string[]; readonly learners: readonly string[] };
-  /** Absent until the vault reports it (VAULT_CONTRACT.md says it is still missing). */
-  readonly pendingChange?: { readonly kind: MembershipChangeKind; readonly member: string } | null;
-  readonly progress: Readonly<Record<string, { readonly matchIndex: number }>> | null;
-  readonly hsmKeyId: string | null;
-  readonly ready?: boolean;
-}
+/**
+ * What `GET /v1/admin/status` answers (the sdk contract), with the fields newer vault versions added
+ * optional: during a rolling update a member still on an older image answers without them.
+ */
+export type AdminStatus = Omit<VaultAdminStatus, 'pendingChange' | 'ready' | 'opaqueServerPublicKey'> &
+  Partial<Pick<VaultAdminStatus, 'pendingChange' | 'ready' | 'opaqueServerPublicKey'>>;
 
 /** One signed call to one member; VaultAdminClient is the real one, tests inject a fake. */
 export interface AdminCaller {

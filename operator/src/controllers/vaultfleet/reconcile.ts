@@ -718,10 +718,7 @@ export class FleetReconciler {
           hsmKeyIds: new Map(
             observation.members.flatMap((m) => (m.hsmKeyId === undefined ? [] : [[m.zone, m.hsmKeyId]])),
           ),
-          // Not in AdminStatus yet: VAULT_CONTRACT.md asks the vault to report it.
-          opaqueServerPublicKeys: answers.map(
-            (a) => (a.status as { opaqueServerPublicKey?: string | null } | null)?.opaqueServerPublicKey,
-          ),
+          opaqueServerPublicKeys: answers.map((a) => a.status?.opaqueServerPublicKey),
           image: imageDigest(fleet.spec.image, pods, observation.desiredConfigHash),
           imageRef: fleet.spec.image,
           guessLimit: fleet.spec.guessLimit,
