@@ -126,6 +126,42 @@ function epochIntervalMs(kd: KeyDirectory): number {
   return parseDuration(kd.spec.epochInterval);
 }
 
+/** A Deployment of pods behind the read API (the writer and its standby, or the readers). */
+function readApiDeployment(
+  kd: KeyDirectory,
+  mode: 'publisher' | 'reader',
+  o: {
+    name: string;
+    replicas: number;
+    rollingUpdate: { maxSurge: number; maxUnavailable: number };
+    pod: {
+      env: V1EnvVar[];
+      mounts: V1VolumeMount[];
+      volumes: V1Volume[];
+      serviceAccount: { name: string; token: boolean };
+    };
+  },
+): V1Deployment {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: directoryMeta(kd, o.name, mode),
+    spec: {
+      replicas: o.replicas,
+      selector: { matchLabels: componentSelector(kd, mode) },
+      strategy: { type: 'RollingUpdate', rollingUpdate: o.rollingUpdate },
+      template: podTemplate(
+        kd,
+        mode,
+        container(kd, mode, o.pod.env, o.pod.mounts),
+        o.pod.volumes,
+        o.pod.serviceAccount,
+        { [SERVES_READS_LABEL]: 'true' },
+      ),
+    },
+  };
+}
+
 export function publisherDeployment(kd: KeyDirectory): V1Deployment {
   const names = directoryNames(kd);
   const storage = storageVolumes(kd);
@@ -147,25 +183,13 @@ export function publisherDeployment(kd: KeyDirectory): V1Deployment {
     secretVolume('vrf-key', names.vrfKey, [DirectoryKeyFile.vrfSecret]),
     secretVolume('signing-key', names.signingKey, [DirectoryKeyFile.signingSecret]),
   ];
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: directoryMeta(kd, names.publisher, 'publisher'),
-    spec: {
-      replicas: PUBLISHER_REPLICAS,
-      selector: { matchLabels: componentSelector(kd, 'publisher') },
-      // One pod at a time, never a third: the Lease hands the writer role over.
-      strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } },
-      template: podTemplate(
-        kd,
-        'publisher',
-        container(kd, 'publisher', env, mounts),
-        volumes,
-        { name: names.publisher, token: true },
-        { [SERVES_READS_LABEL]: 'true' },
-      ),
-    },
-  };
+  return readApiDeployment(kd, 'publisher', {
+    name: names.publisher,
+    replicas: PUBLISHER_REPLICAS,
+    // One pod at a time, never a third: the Lease hands the writer role over.
+    rollingUpdate: { maxSurge: 0, maxUnavailable: 1 },
+    pod: { env, mounts, volumes, serviceAccount: { name: names.publisher, token: true } },
+  });
 }
 
 export function readerDeployment(kd: KeyDirectory): V1Deployment {
@@ -186,24 +210,12 @@ export function readerDeployment(kd: KeyDirectory): V1Deployment {
     secretVolume('vrf-key', names.vrfKey, [DirectoryKeyFile.vrfSecret]),
     publicKeysVolume(kd),
   ];
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: directoryMeta(kd, names.reader, 'reader'),
-    spec: {
-      replicas: kd.spec.readers,
-      selector: { matchLabels: componentSelector(kd, 'reader') },
-      strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
-      template: podTemplate(
-        kd,
-        'reader',
-        container(kd, 'reader', env, mounts),
-        volumes,
-        { name: names.serviceAccount, token: false },
-        { [SERVES_READS_LABEL]: 'true' },
-      ),
-    },
-  };
+  return readApiDeployment(kd, 'reader', {
+    name: names.reader,
+    replicas: kd.spec.readers,
+    rollingUpdate: { maxSurge: 1, maxUnavailable: 0 },
+    pod: { env, mounts, volumes, serviceAccount: { name: names.serviceAccount, token: false } },
+  });
 }
 
 /** The read API inside the cluster: what witnesses follow. */
