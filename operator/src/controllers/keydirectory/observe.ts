@@ -125,7 +125,7 @@ export async function observeDirectory(
     const pod = witnessPods.get(String(i));
     const seen = pod === undefined ? undefined : observePod(pod);
     const publicKey = input.witnessKeys.get(name);
-    const base = { name, external: false, ...(publicKey === undefined ? {} : { publicKey }) };
+    const base = { name, ...(publicKey === undefined ? {} : { publicKey }) };
     if (seen?.ip === undefined) {
       witnesses.push({
         ...base,
@@ -139,7 +139,6 @@ export async function observeDirectory(
     const url = ext.url.replace(/\/+$/, '');
     witnesses.push({
       name: ext.name,
-      external: true,
       publicKey: ext.publicKey,
       ...(await askWitness(get, url, directory)),
     });

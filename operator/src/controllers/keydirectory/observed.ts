@@ -14,7 +14,6 @@ export interface ObservedPod {
 export interface ObservedWitness {
   /** The witness pod, or an external witness's name. */
   readonly name: string;
-  readonly external: boolean;
   readonly publicKey?: string;
   /** Undefined while the witness has not answered. */
   readonly lastVerifiedEpoch?: number;
