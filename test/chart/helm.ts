@@ -70,11 +70,11 @@ export const releaseNamespace = 'keyfleet-system';
  * `helm template` of the chart with `values`. The Kubernetes version is the cluster tier's: a helm
  * built with `go install` otherwise assumes v1.20, which the chart's kubeVersion refuses.
  */
-export function templateChart(values: object, extraArgs: string[] = []): HelmResult {
+export function templateChart(values: object, extraArgs: string[] = [], release = releaseName): HelmResult {
   return withValuesFile(values, (file) =>
     runHelm([
       'template',
-      releaseName,
+      release,
       chartDir,
       '--namespace',
       releaseNamespace,
@@ -88,8 +88,8 @@ export function templateChart(values: object, extraArgs: string[] = []): HelmRes
 }
 
 /** Renders and parses; throws with helm's message when rendering fails. */
-export function renderChart(values: object, extraArgs: string[] = []): K8sObject[] {
-  const result = templateChart(values, extraArgs);
+export function renderChart(values: object, extraArgs: string[] = [], release = releaseName): K8sObject[] {
+  const result = templateChart(values, extraArgs, release);
   if (result.status !== 0) throw new Error(`helm template failed: ${result.stderr}`);
   return parseManifests(result.stdout);
 }

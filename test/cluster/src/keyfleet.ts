@@ -48,23 +48,6 @@ export async function installChart(o: {
   ]);
 }
 
-/** The chart as `helm template` renders it with these values, one object per document. */
-export async function renderChart(sets: string[]): Promise<(Obj & { spec?: unknown })[]> {
-  const out = await helmOrThrow([
-    'template',
-    RELEASE,
-    CHART_DIR,
-    '--namespace',
-    OPERATOR_NAMESPACE,
-    '--kube-version',
-    '1.33.13',
-    ...sets.flatMap((s) => ['--set', s]),
-  ]);
-  return parseAllDocuments(out)
-    .map((d) => d.toJS() as (Obj & { spec?: unknown }) | null)
-    .filter((o): o is Obj & { spec?: unknown } => o !== null);
-}
-
 export function uninstallChart(): Promise<string> {
   return helmOrThrow(['uninstall', RELEASE, '--namespace', OPERATOR_NAMESPACE, '--wait', '--timeout', '2m']);
 }

@@ -9,6 +9,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
+import { renderChart } from '../../chart/helm.ts';
 import { repoRoot, stateDir } from '../src/config.ts';
 import { faults } from '../src/control-client.ts';
 import {
@@ -23,7 +24,7 @@ import {
   fleetReady,
   installChart,
   OPERATOR_NAMESPACE,
-  renderChart,
+  RELEASE,
   uninstallChart,
 } from '../src/keyfleet.ts';
 import {
@@ -241,12 +242,16 @@ describe('the Helm chart on the local cluster', () => {
   }, 420_000);
 
   test('a real Prometheus scrapes through the chart monitors; killing four zones fires the quorum-lost alert', async () => {
-    const objects = await renderChart([
-      'metrics.serviceMonitor.enabled=true',
-      'metrics.podMonitor.enabled=true',
-      'prometheusRule.enabled=true',
-      `operator.watchNamespaces={${ns}}`,
-    ]);
+    // The monitors and rules of the installed release, as `helm template` renders them.
+    const objects = renderChart(
+      {
+        metrics: { serviceMonitor: { enabled: true }, podMonitor: { enabled: true } },
+        prometheusRule: { enabled: true },
+        operator: { watchNamespaces: [ns] },
+      },
+      [],
+      RELEASE,
+    );
     const byKind = (kind: string) =>
       objects.find((o) => o.kind === kind) as (Obj & { spec: unknown }) | undefined;
     const podMonitor = byKind('PodMonitor');
