@@ -31,6 +31,11 @@ export interface LocalMember {
 
 export interface LocalFleetOptions {
   readonly size?: number;
+  /**
+   * Members beyond `size` that every member can address but that are neither initial members nor
+   * started: a test starts one with `startJoining` to grow the fleet as the operator does.
+   */
+  readonly spares?: number;
   readonly fleetId?: string;
   readonly guessLimit?: number;
   /** Raft tick; the default 100 ms is production's. */
@@ -59,9 +64,11 @@ export class LocalFleet {
   readonly caPublicKey: Uint8Array;
   readonly #adminSecret: Uint8Array;
   readonly #env: Record<string, string>;
+  readonly initialCount: number;
 
   private constructor(o: LocalFleetOptions) {
     const size = o.size ?? 7;
+    this.initialCount = size;
     this.fleetId = o.fleetId ?? 'vaults/backups';
     this.root = o.root ?? mkdtempSync(join(tmpdir(), 'keyfleet-fleet-'));
     const [b, c] = o.subnet ?? [100 + (process.pid % 100), Math.floor(process.pid / 100) % 250];
@@ -76,7 +83,7 @@ export class LocalFleet {
       Buffer.from(ed25519.getPublicKey(this.#adminSecret)).toString('hex'),
     );
     const name = this.fleetId.split('/')[1] ?? 'fleet';
-    this.members = Array.from({ length: size }, (_, i) => {
+    this.members = Array.from({ length: size + (o.spares ?? 0) }, (_, i) => {
       const zone = `dc${i + 1}`;
       const host = `127.${b}.${c}.${i + 1}`;
       const dataDir = join(this.root, zone);
@@ -96,7 +103,7 @@ export class LocalFleet {
     this.#env = {
       [Env.fleetId]: this.fleetId,
       [Env.clusterState]: 'new',
-      [Env.initialMembers]: this.members.map((m) => m.id).join(','),
+      [Env.initialMembers]: this.initial.map((m) => m.id).join(','),
       [Env.peerUrlTemplate]: 'http://{member}.invalid:7000',
       [Env.peerUrls]: this.members.map((m) => `${m.id}=http://${m.host}:${PORTS.peer}`).join(','),
       [Env.manufacturerCaFile]: join(trust, 'ca.pub'),
@@ -110,18 +117,46 @@ export class LocalFleet {
   static async start(o: LocalFleetOptions = {}, readyTimeoutMs = 60_000): Promise<LocalFleet> {
     const fleet = new LocalFleet(o);
     try {
-      for (const m of fleet.members) {
-        mkdirSync(m.dataDir, { recursive: true });
-        writeFileSync(sealingKeyFile(m), crypto.getRandomValues(new Uint8Array(32)), { mode: 0o600 });
+      for (const m of fleet.initial) {
+        fleet.prepare(m);
         fleet.spawn(m);
       }
-      await Promise.all(fleet.members.map((m) => fleet.provision(m)));
-      await fleet.waitAllReady(readyTimeoutMs);
+      await Promise.all(fleet.initial.map((m) => fleet.provision(m)));
+      await fleet.waitAllReady(readyTimeoutMs, fleet.initial);
       return fleet;
     } catch (e) {
       await fleet.stop();
       throw e;
     }
+  }
+
+  /** The members the fleet was formed with (the spares excluded). */
+  get initial(): LocalMember[] {
+    return this.members.slice(0, this.initialCount);
+  }
+
+  /** Creates the member's data dir and sealing key, as the operator's claim and Secret would. */
+  prepare(m: LocalMember): void {
+    mkdirSync(m.dataDir, { recursive: true });
+    writeFileSync(sealingKeyFile(m), crypto.getRandomValues(new Uint8Array(32)), { mode: 0o600 });
+  }
+
+  /**
+   * Starts spare `m` as the operator starts a member joining the running fleet (cluster state
+   * `existing`) with `peers` as its configured members, and certifies its HSM. The leader must
+   * then add it as a learner.
+   */
+  async startJoining(m: LocalMember, peers: readonly LocalMember[]): Promise<void> {
+    this.prepare(m);
+    m.process = spawnVaultNode(
+      {
+        ...this.memberEnv(m),
+        [Env.clusterState]: 'existing',
+        [Env.initialMembers]: [...peers, m].map((p) => p.id).join(','),
+      },
+      m.logFile,
+    );
+    await this.provision(m);
   }
 
   admin(m: LocalMember): VaultAdminClient {

@@ -10,6 +10,7 @@ import type { Authenticator, MemberId } from '../raft/types.ts';
 
 const MAX_CERTIFICATE_BYTES = 4096;
 const RETRY_AFTER_MS = 1000;
+const MAX_REMEMBERED_TRIES = 256;
 
 export class PeerAuthenticator implements Authenticator {
   readonly #inner: HsmAuthenticator;
@@ -45,6 +46,7 @@ export class PeerAuthenticator implements Authenticator {
     if (this.#trusted.has(member)) return true;
     const now = Date.now();
     if (now - (this.#lastTry.get(member) ?? 0) < RETRY_AFTER_MS) return false;
+    this.#forgetOldTries(now);
     this.#lastTry.set(member, now);
     try {
       const res = await fetch(this.#urlOf(member) + HttpPath.peerIdentity, {
@@ -68,6 +70,12 @@ export class PeerAuthenticator implements Authenticator {
       });
       return false;
     }
+  }
+
+  /** Names come from envelopes nobody has verified yet: keep the map of recent tries small. */
+  #forgetOldTries(now: number): void {
+    if (this.#lastTry.size < MAX_REMEMBERED_TRIES) return;
+    for (const [member, at] of this.#lastTry) if (now - at >= RETRY_AFTER_MS) this.#lastTry.delete(member);
   }
 
   forget(member: MemberId): void {

@@ -24,6 +24,7 @@ import { clientApi, clientRateLimiter } from './client-api.ts';
 import { EscrowMetrics, ObservedEscrowStateMachine } from './escrow-metrics.ts';
 import { ensureFleetSecret } from './fleet-secret-sync.ts';
 import { newApp } from './http.ts';
+import { JoiningPeers } from './joining-peers.ts';
 import { LeaderForwarding } from './leader-forwarding.ts';
 import { readiness } from './member-health.ts';
 import { hasFleetSecret, openMemberHsm, readHexKey } from './member-hsm.ts';
@@ -170,6 +171,18 @@ export class VaultMember {
       },
     });
     const known = new Set<MemberId>([config.memberId, ...config.initialMembers]);
+    const joiningPeers = new JoiningPeers({
+      joining: () => {
+        const membership = this.#node?.status().membership;
+        return membership !== undefined && membership.voters.length + membership.learners.length === 0;
+      },
+      learn: (m) => authenticator.learn(m),
+      addPeer: (m) => {
+        known.add(m);
+        this.#node?.setPeerUrl(m, this.peerUrlOf(m));
+        log('info', 'joining: accepting the leader this member was not configured with', { peer: m });
+      },
+    });
     const node = await RaftNode.start({
       id: config.memberId,
       peers: new Map([...known].map((m) => [m, this.peerUrlOf(m)])),
@@ -185,6 +198,7 @@ export class VaultMember {
         : { voters: [], learners: [] },
       tickMs: config.tickMs,
       logger: log,
+      onUnknownSender: (from) => joiningPeers.unknownSender(from),
       onFatal: (e) => {
         log('error', 'Raft stopped on an unrecoverable error', { error: e.message });
         process.exitCode = 1;

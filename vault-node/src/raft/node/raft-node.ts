@@ -58,6 +58,8 @@ export interface RaftNodeOptions {
       'limits' | 'maxBatchBytes' | 'maxQueuedMessages' | 'requestTimeoutMs' | 'snapshotTimeoutMs'
     >
   >;
+  /** See HttpTransportOptions.onUnknownSender: how a joining member learns of a leader it was not configured with. */
+  readonly onUnknownSender?: (from: MemberId) => void;
   /** Called once if the node stops on an unrecoverable error (e.g. a failed fsync). */
   readonly onFatal?: (error: Error) => void;
   readonly segmentBytes?: number;
@@ -152,6 +154,7 @@ export class RaftNode {
         this.schedule();
       },
       onDrop: (reason, n) => metrics.dropped(reason, n),
+      onUnknownSender: options.onUnknownSender,
     });
     this.ticker = setInterval(() => {
       this.core.tick();

@@ -71,6 +71,14 @@ export interface HttpTransportOptions {
   /** Receives verified messages, in arrival order. May throw to refuse them. */
   readonly deliver: (messages: Message[]) => void;
   readonly onDrop?: (reason: DropReason, count: number) => void;
+  /**
+   * Told of an envelope from a sender that is not configured (the envelope is refused). A member
+   * that has just joined a running fleet knows only the members it was configured with, which
+   * need not include the leader; the host may verify such a sender and `setPeer` it, so that its
+   * next envelope is accepted. Called before any check of the envelope's signature: the host must
+   * treat `from` as untrusted input.
+   */
+  readonly onUnknownSender?: (from: MemberId) => void;
   readonly limits?: CodecLimits;
   /** Cap on a messages body; a snapshot body may be maxSnapshotBytes plus 64 KiB. */
   readonly maxMessagesBodyBytes?: number;
@@ -271,6 +279,7 @@ export class HttpTransport {
 
   private readonly deliver: (messages: Message[]) => void;
   private readonly onDrop: ((reason: DropReason, count: number) => void) | undefined;
+  private readonly onUnknownSender: ((from: MemberId) => void) | undefined;
   private readonly senders = new Map<MemberId, PeerSender>();
   private readonly replay = new ReplayGuard();
   private blocked = new Set<MemberId>();
@@ -280,6 +289,7 @@ export class HttpTransport {
     this.authenticator = options.authenticator;
     this.deliver = options.deliver;
     this.onDrop = options.onDrop;
+    this.onUnknownSender = options.onUnknownSender;
     this.limits = options.limits ?? DEFAULT_LIMITS;
     this.maxBatchBytes = options.maxBatchBytes ?? 1024 * 1024;
     this.maxQueuedMessages = options.maxQueuedMessages ?? 4096;
@@ -345,6 +355,7 @@ export class HttpTransport {
     if (body.header.channel !== channel)
       throw new HttpError(400, 'malformed', 'envelope sent to the wrong channel');
     if (from === this.id || !this.senders.has(from)) {
+      if (from !== this.id) this.onUnknownSender?.(from);
       throw new HttpError(403, 'unknown-member', `sender ${from} is not a configured member`);
     }
     if (to !== this.id) throw new HttpError(403, 'wrong-recipient', `envelope is addressed to ${to}`);
