@@ -15,10 +15,15 @@ import { base64url, ctEqual, fromBase64url } from '../hsm/bytes.ts';
 import { FLEET_ID_PATTERN } from '../hsm/ids.ts';
 import { Purpose, verifyWithPurpose } from '../hsm/keys.ts';
 import {
+  ACK_NONCE_BYTES,
   BACKUP_KEY_BYTES,
+  type CommitOperation,
+  CREDENTIAL_NONCE_BYTES,
+  commitAckTranscript,
   OPAQUE_SIZES,
   opaqueIdentifiers,
   RELEASE_PLAINTEXT_BYTES,
+  recordDigest,
   recoverFinishTranscript,
   recoverStartTranscript,
   registerStartTranscript,
@@ -34,6 +39,7 @@ import {
   ESCROW_PATHS,
   type EscrowPath,
   type Message,
+  messageDigest,
   messageToJson,
   parseErrorBody,
   parseMessage,
@@ -98,6 +104,13 @@ interface Login {
 }
 
 type Schemas = typeof schemas;
+/** The requests that change committed state, and their answers, which must carry a signed `ack`. */
+const COMMITTING = {
+  registerFinishRequest: 'registerFinishResponse',
+  backupKeyRequest: 'backupKeyResponse',
+  deleteRequest: 'deleteResponse',
+} as const;
+type AckedResponse = Message<Schemas['deleteResponse']>;
 
 /** RFC 8265 OpaqueString prepares passwords with NFC, so the same password typed anywhere is the same bytes. */
 function preparePassword(password: string): string {
@@ -167,6 +180,55 @@ export class BackupClient {
     }
   }
 
+  /**
+   * Sends a request that changes committed state with a fresh ackNonce and returns only when the
+   * answer carries the member's HSM signature that exactly this request was committed
+   * (PROTOCOL.md, "Signed acknowledgements"): a bare 2xx, which anyone on the path can forge for a
+   * request that was dropped, is refused. `member`: the member that must answer (the one holding
+   * the session); `expectedRecordDigest`: the registration the committed state must belong to.
+   */
+  async #committed<Req extends keyof typeof COMMITTING>(
+    path: EscrowPath,
+    request: Req,
+    body: Omit<Message<Schemas[Req]>, 'ackNonce'>,
+    operation: CommitOperation,
+    expect: { member?: string; recordDigest?: Uint8Array } = {},
+  ): Promise<void> {
+    const sent = { ...body, ackNonce: new Uint8Array(randomBytes(ACK_NONCE_BYTES)) } as Message<Schemas[Req]>;
+    // The three answers have the same schema: {member, ack?}.
+    const res = (await this.#post(path, request, sent, COMMITTING[request])) as unknown as AckedResponse;
+    const { userId } = body as unknown as { userId: string };
+    const what = `the acknowledgement of ${operation} for ${userId}`;
+    if (!res.ack) {
+      throw new BackupError(
+        'untrusted-response',
+        `${what} is not signed: the fleet's answer cannot prove the ${operation} was committed (is the member older than signed acknowledgements, or was the answer forged?)`,
+      );
+    }
+    if (expect.member !== undefined && res.member !== expect.member) {
+      throw new BackupError(
+        'untrusted-response',
+        `${what} comes from ${res.member}, but the session is held by ${expect.member}`,
+      );
+    }
+    this.#checkSigned(
+      res.member,
+      commitAckTranscript({
+        fleetId: this.#o.fleetId,
+        member: res.member,
+        userId,
+        operation,
+        requestHash: messageDigest(schemas[request], sent as never),
+        recordDigest: res.ack.recordDigest,
+        commandDigest: res.ack.commandDigest,
+      }),
+      res.ack.signature,
+    );
+    if (expect.recordDigest && !ctEqual(res.ack.recordDigest, expect.recordDigest)) {
+      throw new BackupError('untrusted-response', `${what} names another registration than this one`);
+    }
+  }
+
   #checkServerKey(serverStaticPublicKey: string): void {
     const pin = this.#o.opaqueServerPublicKey;
     const key = fromBase64url(serverStaticPublicKey);
@@ -204,7 +266,8 @@ export class BackupClient {
     if (registrationRecord?.length !== OPAQUE_SIZES.registrationRecord) {
       throw new Error('the OPAQUE library produced a registration record of an unexpected size');
     }
-    return { ticket: res.ticket, registrationRecord };
+    const digest = recordDigest(res.ticket.subarray(0, CREDENTIAL_NONCE_BYTES), registrationRecord);
+    return { ticket: res.ticket, registrationRecord, recordDigest: digest };
   }
 
   /** One login: a counted attempt. Throws BackupError 'wrong-password' when the password is wrong. */
@@ -282,12 +345,18 @@ export class BackupClient {
     return { nonce, ciphertext: aeadSeal(login.keys.upload, nonce, uploadAd(ctx), backupKey) };
   }
 
-  async #upload(userId: string, login: Login, backupKey: Uint8Array): Promise<void> {
-    await this.#post(
+  async #upload(
+    userId: string,
+    login: Login,
+    backupKey: Uint8Array,
+    registration: Uint8Array,
+  ): Promise<void> {
+    await this.#committed(
       ESCROW_PATHS.backupKey,
       'backupKeyRequest',
       { userId, sessionId: login.sessionId, ...this.#sealedForUpload(userId, login, backupKey) },
-      'backupKeyResponse',
+      'backup-key',
+      { member: login.member, recordDigest: registration },
     );
   }
 
@@ -300,14 +369,16 @@ export class BackupClient {
     checkBackupKey(backupKey);
     const pw = preparePassword(password);
     await opaque.ready;
-    const { ticket, registrationRecord } = await this.#registration(userId, pw);
-    await this.#post(
+    const registration = await this.#registration(userId, pw);
+    const { ticket, registrationRecord } = registration;
+    await this.#committed(
       ESCROW_PATHS.registerFinish,
       'registerFinishRequest',
-      { userId, ticket, registrationRecord, replace: undefined },
-      'registerFinishResponse',
+      { userId, ticket, registrationRecord },
+      'register',
+      { recordDigest: registration.recordDigest },
     );
-    await this.#upload(userId, await this.#login(userId, pw), backupKey);
+    await this.#upload(userId, await this.#login(userId, pw), backupKey, registration.recordDigest);
   }
 
   /** The backup key. Each call is one counted guess; a correct password resets the count. */
@@ -339,17 +410,19 @@ export class BackupClient {
     const old = await this.#login(userId, pw);
     const key = backupKey ?? (old.released[0] === 1 ? old.released.slice(1) : null);
     if (!key) throw new BackupError('no-backup-key', 'no backup key is stored: pass the one to keep');
-    const { ticket, registrationRecord } = await this.#registration(userId, newPw);
+    const registration = await this.#registration(userId, newPw);
+    const { ticket, registrationRecord } = registration;
     const replace = {
       sessionId: old.sessionId,
       tag: sessionTag(old.keys.auth, 'replace', replacePayload(ticket, registrationRecord)),
       ...this.#sealedForUpload(userId, old, key),
     };
-    await this.#post(
+    await this.#committed(
       ESCROW_PATHS.registerFinish,
       'registerFinishRequest',
       { userId, ticket, registrationRecord, replace },
-      'registerFinishResponse',
+      'replace',
+      { member: old.member, recordDigest: registration.recordDigest },
     );
   }
 
@@ -360,11 +433,12 @@ export class BackupClient {
     await opaque.ready;
     const login = await this.#login(userId, pw);
     const tag = sessionTag(login.keys.auth, 'delete', new Uint8Array());
-    await this.#post(
+    await this.#committed(
       ESCROW_PATHS.delete,
       'deleteRequest',
       { userId, sessionId: login.sessionId, tag },
-      'deleteResponse',
+      'delete',
+      { member: login.member },
     );
   }
 }

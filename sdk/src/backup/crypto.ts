@@ -22,6 +22,10 @@ export const SESSION_TAG_BYTES = 32;
 /** A release is always flag (1) || key (32), so its length does not say whether a key is stored. */
 export const RELEASE_PLAINTEXT_BYTES = 1 + BACKUP_KEY_BYTES;
 export const SIGNATURE_BYTES = 64;
+/** SHA-256 digests in acknowledgements (request, registration, command). */
+export const DIGEST_BYTES = 32;
+/** A fresh random value the client puts into each request whose acknowledgement it wants signed. */
+export const ACK_NONCE_BYTES = 32;
 
 /** Sizes of the OPAQUE messages of @serenity-kit/opaque's suite (ristretto255, SHA-512). */
 export const OPAQUE_SIZES = {
@@ -168,5 +172,38 @@ export function recoverFinishTranscript(t: RecoverFinishTranscript): Uint8Array 
     .bytes16(t.sessionId)
     .bytes16(t.releaseNonce)
     .bytes16(t.releaseCiphertext)
+    .finish();
+}
+
+/** What a commit acknowledgement says was committed (PROTOCOL.md, "Signed acknowledgements"). */
+export type CommitOperation = 'register' | 'replace' | 'backup-key' | 'delete';
+
+export interface CommitAckTranscript {
+  readonly fleetId: string;
+  readonly member: string;
+  readonly userId: string;
+  readonly operation: CommitOperation;
+  /** SHA-256 of the client's request (requestDigest in wire.ts), which carries the client's ack nonce. */
+  readonly requestHash: Uint8Array;
+  /** The registration the committed state belongs to (the new one for register and replace). */
+  readonly recordDigest: Uint8Array;
+  /** SHA-256 of the escrow command the member committed to the log (for audit against the log). */
+  readonly commandDigest: Uint8Array;
+}
+
+/**
+ * Signed by the answering member's HSM only after the command committed: the client takes a 2xx
+ * for register, replace, backup-key upload or delete as "committed" only with this signature.
+ */
+export function commitAckTranscript(t: CommitAckTranscript): Uint8Array {
+  return new ByteWriter(256)
+    .string8('commit-ack')
+    .string8(t.operation)
+    .string8(t.fleetId)
+    .string8(t.member)
+    .string8(t.userId)
+    .bytes16(t.requestHash)
+    .bytes16(t.recordDigest)
+    .bytes16(t.commandDigest)
     .finish();
 }

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { base64url } from '../hsm/bytes.ts';
-import { messageToJson, parseErrorBody, parseMessage, schemas, WireError } from './wire.ts';
+import { messageDigest, messageToJson, parseErrorBody, parseMessage, schemas, WireError } from './wire.ts';
 
 const b = (n: number, fill = 1) => new Uint8Array(n).fill(fill);
 
@@ -61,6 +61,57 @@ describe('escrow wire messages', () => {
           JSON.stringify(body),
         );
       }),
+    );
+  });
+
+  it('carries the optional ackNonce and ack (absent for older clients), checked like any field', () => {
+    const del = { userId: 'carol', sessionId: b(32), tag: b(32, 2) };
+    expect(messageToJson(schemas.deleteRequest, del)).not.toHaveProperty('ackNonce');
+    const asked = { ...del, ackNonce: b(32, 7) };
+    const json = messageToJson(schemas.deleteRequest, asked);
+    expect(parseMessage(schemas.deleteRequest, json)).toEqual(asked);
+    expect(() => parseMessage(schemas.deleteRequest, { ...json, ackNonce: base64url(b(31)) })).toThrow(
+      /^ackNonce: expected 32 bytes, got 31/,
+    );
+    const answer = {
+      member: 'backups-dc1',
+      ack: { recordDigest: b(32), commandDigest: b(32), signature: b(64) },
+    };
+    expect(parseMessage(schemas.deleteResponse, messageToJson(schemas.deleteResponse, answer))).toEqual(
+      answer,
+    );
+    expect(parseMessage(schemas.deleteResponse, { member: 'backups-dc1' })).toEqual({
+      member: 'backups-dc1',
+    });
+  });
+
+  it('digests a message canonically: every field, its presence, and nothing of the JSON spelling', () => {
+    const del = { userId: 'carol', sessionId: b(32), tag: b(32, 2), ackNonce: b(32, 7) };
+    const d = messageDigest(schemas.deleteRequest, del);
+    expect(d).toHaveLength(32);
+    const reparsed = parseMessage(
+      schemas.deleteRequest,
+      JSON.parse(JSON.stringify(messageToJson(schemas.deleteRequest, del))),
+    );
+    expect(messageDigest(schemas.deleteRequest, reparsed)).toEqual(d);
+    const variants = [
+      { ...del, ackNonce: b(32, 8) },
+      { ...del, ackNonce: undefined },
+      { ...del, userId: 'carol2' },
+      { ...del, tag: b(32, 3) },
+    ];
+    const digests = new Set(
+      [d, ...variants.map((v) => messageDigest(schemas.deleteRequest, v))].map((x) => base64url(x)),
+    );
+    expect(digests.size).toBe(variants.length + 1);
+    // A nested optional's presence counts too.
+    const finish = { userId: 'a', ticket: b(48), registrationRecord: b(192) };
+    const withReplace = {
+      ...finish,
+      replace: { sessionId: b(32), tag: b(32), nonce: b(24), ciphertext: b(48) },
+    };
+    expect(messageDigest(schemas.registerFinishRequest, finish)).not.toEqual(
+      messageDigest(schemas.registerFinishRequest, withReplace),
     );
   });
 

@@ -2,11 +2,15 @@
 // serialiser for all of them. Bytes travel as unpadded base64url and every byte field has an exact
 // length, so request and response sizes do not depend on secrets. Unknown fields are refused.
 
+import { sha256 } from '@noble/hashes/sha2.js';
+import { ByteWriter } from '../bytes.ts';
 import { AEAD_NONCE_BYTES, AEAD_TAG_BYTES } from '../hsm/aead.ts';
 import { base64url, fromBase64url } from '../hsm/bytes.ts';
 import { MEMBER_ID_PATTERN } from '../hsm/ids.ts';
 import {
+  ACK_NONCE_BYTES,
   BACKUP_KEY_BYTES,
+  DIGEST_BYTES,
   LOGIN_ID_BYTES,
   OPAQUE_SIZES,
   RELEASE_PLAINTEXT_BYTES,
@@ -50,22 +54,52 @@ export interface ErrorBody {
 type Field =
   | { readonly t: 'user' }
   | { readonly t: 'member' }
-  | { readonly t: 'bytes'; readonly n: number }
+  | { readonly t: 'bytes'; readonly n: number; readonly optional?: true }
   | { readonly t: 'optional'; readonly of: Schema };
 type Schema = { readonly [name: string]: Field };
 
 type Value<F> = F extends { t: 'user' | 'member' }
   ? string
-  : F extends { t: 'bytes' }
-    ? Uint8Array
-    : F extends { t: 'optional'; of: infer S extends Schema }
-      ? Message<S> | undefined
-      : never;
-export type Message<S extends Schema> = { readonly [K in keyof S]: Value<S[K]> };
+  : F extends { t: 'bytes'; optional: true }
+    ? Uint8Array | undefined
+    : F extends { t: 'bytes' }
+      ? Uint8Array
+      : F extends { t: 'optional'; of: infer S extends Schema }
+        ? Message<S> | undefined
+        : never;
+type OptionalKeys<S extends Schema> = {
+  [K in keyof S]: S[K] extends { t: 'optional' } | { optional: true } ? K : never;
+}[keyof S];
+export type Message<S extends Schema> = {
+  readonly [K in Exclude<keyof S, OptionalKeys<S>>]: Value<S[K]>;
+} & { readonly [K in OptionalKeys<S>]?: Value<S[K]> };
 
 const user = { t: 'user' } as const;
 const member = { t: 'member' } as const;
 const bytes = (n: number) => ({ t: 'bytes', n }) as const;
+const optionalBytes = (n: number) => ({ t: 'bytes', n, optional: true }) as const;
+
+/**
+ * Optional in requests that change committed state (register/finish, backup-key, delete): a fresh
+ * random value from the client. When present, the 2xx answer carries `ack`, the member's HSM
+ * signature that the command committed (PROTOCOL.md, "Signed acknowledgements"). Optional so that
+ * clients from before signed acknowledgements keep working; the sdk client always sends it and
+ * refuses an answer without a valid `ack`.
+ */
+const ackNonce = optionalBytes(ACK_NONCE_BYTES);
+
+/** The signed acknowledgement in answers to requests that carried an `ackNonce`. */
+const ack = {
+  t: 'optional',
+  of: {
+    /** The registration the committed state belongs to. */
+    recordDigest: bytes(DIGEST_BYTES),
+    /** SHA-256 of the escrow command committed to the log. */
+    commandDigest: bytes(DIGEST_BYTES),
+    /** Ed25519 (purpose escrow-response) over commitAckTranscript (crypto.ts). */
+    signature: bytes(SIGNATURE_BYTES),
+  },
+} as const;
 
 export const schemas = {
   registerStartRequest: { userId: user, registrationRequest: bytes(OPAQUE_SIZES.registrationRequest) },
@@ -93,8 +127,9 @@ export const schemas = {
         ciphertext: bytes(BACKUP_KEY_BYTES + AEAD_TAG_BYTES),
       },
     },
+    ackNonce,
   },
-  registerFinishResponse: { member },
+  registerFinishResponse: { member, ack },
   recoverStartRequest: { userId: user, startLoginRequest: bytes(OPAQUE_SIZES.startLoginRequest) },
   recoverStartResponse: {
     member,
@@ -119,10 +154,16 @@ export const schemas = {
     sessionId: bytes(SESSION_ID_BYTES),
     nonce: bytes(AEAD_NONCE_BYTES),
     ciphertext: bytes(BACKUP_KEY_BYTES + AEAD_TAG_BYTES),
+    ackNonce,
   },
-  backupKeyResponse: { member },
-  deleteRequest: { userId: user, sessionId: bytes(SESSION_ID_BYTES), tag: bytes(SESSION_TAG_BYTES) },
-  deleteResponse: { member },
+  backupKeyResponse: { member, ack },
+  deleteRequest: {
+    userId: user,
+    sessionId: bytes(SESSION_ID_BYTES),
+    tag: bytes(SESSION_TAG_BYTES),
+    ackNonce,
+  },
+  deleteResponse: { member, ack },
 } as const satisfies Record<string, Schema>;
 
 type Schemas = typeof schemas;
@@ -169,6 +210,7 @@ export function parseMessage<S extends Schema>(schema: S, body: unknown, at = ''
       if (v !== undefined) out[key] = parseMessage(field.of, v, `${name}.`);
       continue;
     }
+    if (field.t === 'bytes' && field.optional && v === undefined) continue;
     if (typeof v !== 'string') throw new WireError(name, 'expected a string');
     if (field.t === 'user') {
       if (!USER_ID_PATTERN.test(v))
@@ -195,6 +237,7 @@ export function messageToJson<S extends Schema>(schema: S, m: Message<S>): Recor
     if (field.t === 'optional') {
       if (v !== undefined) out[key] = messageToJson(field.of, v as Message<Schema>);
     } else if (field.t === 'bytes') {
+      if (v === undefined && field.optional) continue;
       const b = v as Uint8Array;
       if (b.length !== field.n) throw new WireError(key, `expected ${field.n} bytes, got ${b.length}`);
       out[key] = base64url(b);
@@ -203,6 +246,31 @@ export function messageToJson<S extends Schema>(schema: S, m: Message<S>): Recor
     }
   }
   return out;
+}
+
+/**
+ * SHA-256 of a message's canonical binary encoding (fields in schema order, each named, absent
+ * optional fields marked): what an acknowledgement names as the request it answers. Client and
+ * member compute it from the parsed message, so JSON spelling does not matter.
+ */
+export function messageDigest<S extends Schema>(schema: S, m: Message<S>): Uint8Array {
+  const w = new ByteWriter(512);
+  const encode = (sc: Schema, msg: Record<string, unknown>) => {
+    for (const [key, field] of Object.entries(sc)) {
+      const v = msg[key];
+      w.string8(key);
+      if (v === undefined) {
+        w.u8(0);
+        continue;
+      }
+      w.u8(1);
+      if (field.t === 'optional') encode(field.of, v as Record<string, unknown>);
+      else if (field.t === 'bytes') w.bytes16(v as Uint8Array);
+      else w.string8(v as string);
+    }
+  };
+  encode(schema, m as Record<string, unknown>);
+  return sha256(w.finish());
 }
 
 export function errorBody(code: ErrorCode, message: string): ErrorBody {

@@ -161,3 +161,142 @@ describe('backup round trip', () => {
     expect(await honest.recover('erin', 'pw')).toEqual(key);
   });
 });
+
+describe('signed acknowledgements: an attacker on the path cannot fake "committed"', () => {
+  /**
+   * An on-path attacker: `drop` decides which requests never reach the fleet, and `answer` what the
+   * client gets for them instead. Every other request goes through; genuine answers are recorded.
+   */
+  function onPath(
+    service: EscrowService,
+    drop: (path: string, body: Record<string, unknown>) => boolean,
+    answer: (path: string) => unknown,
+  ) {
+    const seen: { path: string; body: Record<string, unknown> }[] = [];
+    const honest = transportTo(service);
+    const transport: Transport = async (path, body) => {
+      if (drop(path, body as Record<string, unknown>)) return { status: 200, body: answer(path) };
+      const r = await honest(path, body);
+      seen.push({ path, body: r.body as Record<string, unknown> });
+      return r;
+    };
+    return { transport, seen };
+  }
+
+  function clientOver(transport: Transport) {
+    return new BackupClient({
+      fleetId: fleet.fleetId,
+      trustedMembers: trusted,
+      transport,
+      keyStretching: CHEAP_STRETCHING,
+    });
+  }
+
+  const member = () => fleet.members[0]!.member;
+
+  it('a dropped backup-key upload answered with an unsigned "ok" is refused; nothing is stored', {
+    timeout: 30_000,
+  }, async () => {
+    const { log, service } = setup();
+    const { transport } = onPath(
+      service,
+      (path) => path === ESCROW_PATHS.backupKey,
+      () => ({ member: member() }),
+    );
+    await expect(
+      clientOver(transport).register('frank', 'pw', new Uint8Array(32).fill(1)),
+    ).rejects.toMatchObject({
+      code: 'untrusted-response',
+      message: /acknowledgement of backup-key for frank is not signed/,
+    });
+    expect(log.sm.get('frank')?.sealedBackupKey).toBeNull();
+  });
+
+  it('a forged signature, or a genuine ack replayed onto another request, is refused', {
+    timeout: 30_000,
+  }, async () => {
+    const { log, service } = setup();
+    // A genuine upload ack, recorded from an earlier registration of another user.
+    const recorder = onPath(
+      service,
+      () => false,
+      () => null,
+    );
+    await clientOver(recorder.transport).register('grace', 'pw', new Uint8Array(32).fill(2));
+    const genuine = recorder.seen.find((s) => s.path === ESCROW_PATHS.backupKey)!.body;
+    const genuineRegister = recorder.seen.find((s) => s.path === ESCROW_PATHS.registerFinish)!.body;
+    expect(genuine.ack).toBeDefined();
+
+    const attempts: [string, unknown][] = [
+      [ESCROW_PATHS.backupKey, genuine],
+      [
+        ESCROW_PATHS.backupKey,
+        { ...genuine, ack: { ...(genuine.ack as object), signature: 'A'.repeat(86) } },
+      ],
+      [ESCROW_PATHS.registerFinish, genuineRegister],
+    ];
+    for (const [i, [dropped, forged]] of attempts.entries()) {
+      const userId = `henry${i}`;
+      const { transport } = onPath(
+        service,
+        (path) => path === dropped,
+        () => forged,
+      );
+      await expect(
+        clientOver(transport).register(userId, 'pw', new Uint8Array(32).fill(3)),
+      ).rejects.toMatchObject({
+        code: 'untrusted-response',
+        message: /not signed by member/,
+      });
+      // Whichever step was dropped, no backup key was stored for this user.
+      expect(log.sm.get(userId)?.sealedBackupKey ?? null).toBeNull();
+    }
+    // The same genuine ack is accepted for the request it answers (the test is not vacuous).
+    expect(await clientOver(transportTo(service)).recover('grace', 'pw')).toEqual(new Uint8Array(32).fill(2));
+  });
+
+  it('a dropped delete answered with a forged ack is refused; the record is still there', {
+    timeout: 30_000,
+  }, async () => {
+    const { log, service } = setup();
+    const key = new Uint8Array(32).fill(4);
+    await clientOver(transportTo(service)).register('ivan', 'pw', key);
+    const { transport } = onPath(
+      service,
+      (path) => path === ESCROW_PATHS.delete,
+      () => ({ member: member() }),
+    );
+    await expect(clientOver(transport).delete('ivan', 'pw')).rejects.toMatchObject({
+      code: 'untrusted-response',
+      message: /acknowledgement of delete for ivan is not signed/,
+    });
+    expect(log.sm.get('ivan')).toBeDefined();
+  });
+
+  it('a client from before signed acknowledgements (no ackNonce) still gets its plain answer', async () => {
+    const { log, service } = setup();
+    const { registrationRequest, clientRegistrationState } = opaque.client.startRegistration({
+      password: 'pw',
+    });
+    const transport = transportTo(service);
+    const start = (await transport(ESCROW_PATHS.registerStart, { userId: 'judy', registrationRequest }))
+      .body as {
+      ticket: string;
+      registrationResponse: string;
+    };
+    const { registrationRecord } = opaque.client.finishRegistration({
+      clientRegistrationState,
+      registrationResponse: start.registrationResponse,
+      password: 'pw',
+      identifiers: { client: 'judy', server: `keyfleet:${fleet.fleetId}` },
+      keyStretching: CHEAP_STRETCHING,
+    });
+    const r = await transport(ESCROW_PATHS.registerFinish, {
+      userId: 'judy',
+      ticket: start.ticket,
+      registrationRecord,
+    });
+    expect(r).toEqual({ status: 201, body: { member: member() } });
+    expect(log.sm.get('judy')).toBeDefined();
+  });
+});

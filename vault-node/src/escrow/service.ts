@@ -7,6 +7,7 @@
 // handleEscrowRequest() is the whole HTTP surface minus HTTP: path + parsed JSON in, status + JSON
 // out, with the strict parsing and the {error: {code, message}} shape of sdk/src/backup/wire.ts.
 
+import { type CommitOperation, recordDigest } from '@keyfleet/sdk/backup/crypto';
 import {
   type BackupKeyRequest,
   type BackupKeyResponse,
@@ -17,6 +18,7 @@ import {
   ESCROW_PATHS,
   errorBody,
   type Message,
+  messageDigest,
   messageToJson,
   parseMessage,
   type RecoverFinishRequest,
@@ -30,6 +32,7 @@ import {
   schemas,
   WireError,
 } from '@keyfleet/sdk/backup/wire';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { FLEET_SECRET_SLOT, type SoftwareHsm } from '../hsm/hsm.ts';
 import { HsmBusyError, HsmInputError } from '../hsm/opaque-engine.ts';
 import {
@@ -57,6 +60,7 @@ export type EscrowHsm = Pick<
   | 'escrowRelease'
   | 'escrowAuthorizeDelete'
   | 'escrowAuthorizeReplace'
+  | 'escrowAcknowledge'
 >;
 
 export interface EscrowServiceOptions {
@@ -93,6 +97,11 @@ function refused(status: Refusal): EscrowError {
   return new EscrowError(code, message);
 }
 
+/** A request that commits state and may ask for a signed acknowledgement. */
+type Acknowledged = { readonly userId: string; readonly ackNonce?: Uint8Array | undefined };
+type AckedSchema = (typeof schemas)['registerFinishRequest' | 'backupKeyRequest' | 'deleteRequest'];
+type Ack = NonNullable<RegisterFinishResponse['ack']>;
+
 export class EscrowService {
   readonly #hsm: EscrowHsm;
   readonly #propose: Propose;
@@ -111,6 +120,34 @@ export class EscrowService {
 
   #commit(c: EscrowCommand): Promise<Uint8Array> {
     return this.#propose(encodeCommand(c));
+  }
+
+  /** Commits `c`, whose result is ok or a refusal (thrown); resolves with the command's digest. */
+  async #commitPlain(c: EscrowCommand): Promise<Uint8Array> {
+    const command = encodeCommand(c);
+    const result = decodePlainResult(await this.#propose(command));
+    if (result.status !== 'ok') throw refused(result.status);
+    return sha256(command);
+  }
+
+  /**
+   * The HSM-signed acknowledgement of a committed command, when the request asked for one with an
+   * ackNonce (PROTOCOL.md, "Signed acknowledgements"). Only called after the commit succeeded.
+   */
+  #ack<S extends AckedSchema>(
+    operation: CommitOperation,
+    schema: S,
+    req: Message<S> & Acknowledged,
+    digests: { recordDigest: Uint8Array; commandDigest: Uint8Array },
+  ): Ack | undefined {
+    if (!req.ackNonce) return undefined;
+    const signature = this.#hsm.escrowAcknowledge(this.#slot, {
+      operation,
+      userId: req.userId,
+      requestHash: messageDigest(schema, req),
+      ...digests,
+    });
+    return { ...digests, signature };
   }
 
   /** Evaluates the OPRF under a fresh credential nonce; writes nothing (PROTOCOL.md: not an oracle). */
@@ -146,18 +183,19 @@ export class EscrowService {
       if (!credentialNonce)
         throw new EscrowError('invalid-request', 'ticket: not issued by this fleet for this user');
     }
-    const result = decodePlainResult(
-      await this.#commit({
-        op: 'register',
-        userId: req.userId,
-        guessLimit: this.#guessLimit,
-        replace,
-        credentialNonce,
-        registrationRecord: req.registrationRecord,
-      }),
-    );
-    if (result.status !== 'ok') throw refused(result.status);
-    return { member: this.#hsm.memberId };
+    const commandDigest = await this.#commitPlain({
+      op: 'register',
+      userId: req.userId,
+      guessLimit: this.#guessLimit,
+      replace,
+      credentialNonce,
+      registrationRecord: req.registrationRecord,
+    });
+    const digests = { recordDigest: recordDigest(credentialNonce, req.registrationRecord), commandDigest };
+    return {
+      member: this.#hsm.memberId,
+      ack: this.#ack(replace ? 'replace' : 'register', schemas.registerFinishRequest, req, digests),
+    };
   }
 
   /**
@@ -213,16 +251,17 @@ export class EscrowService {
         'the upload does not authenticate under a live session of this user',
       );
     }
-    const result = decodePlainResult(
-      await this.#commit({
-        op: 'set-backup-key',
-        userId: req.userId,
-        recordDigest: sealed.recordDigest,
-        sealedBackupKey: sealed.sealedBackupKey,
-      }),
-    );
-    if (result.status !== 'ok') throw refused(result.status);
-    return { member: this.#hsm.memberId };
+    const commandDigest = await this.#commitPlain({
+      op: 'set-backup-key',
+      userId: req.userId,
+      recordDigest: sealed.recordDigest,
+      sealedBackupKey: sealed.sealedBackupKey,
+    });
+    const digests = { recordDigest: sealed.recordDigest, commandDigest };
+    return {
+      member: this.#hsm.memberId,
+      ack: this.#ack('backup-key', schemas.backupKeyRequest, req, digests),
+    };
   }
 
   /** Deletes a registration on an authorisation by a session of its owner. */
@@ -230,9 +269,11 @@ export class EscrowService {
     const recordDigest = this.#hsm.escrowAuthorizeDelete(this.#slot, req);
     if (!recordDigest)
       throw new EscrowError('authentication-failed', 'the session authorisation does not verify');
-    const result = decodePlainResult(await this.#commit({ op: 'delete', userId: req.userId, recordDigest }));
-    if (result.status !== 'ok') throw refused(result.status);
-    return { member: this.#hsm.memberId };
+    const commandDigest = await this.#commitPlain({ op: 'delete', userId: req.userId, recordDigest });
+    return {
+      member: this.#hsm.memberId,
+      ack: this.#ack('delete', schemas.deleteRequest, req, { recordDigest, commandDigest }),
+    };
   }
 }
 

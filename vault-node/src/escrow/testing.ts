@@ -102,6 +102,7 @@ export function counting(hsm: SoftwareHsm): {
     },
     escrowAuthorizeDelete: (...x) => hsm.escrowAuthorizeDelete(...x),
     escrowAuthorizeReplace: (...x) => hsm.escrowAuthorizeReplace(...x),
+    escrowAcknowledge: (...x) => hsm.escrowAcknowledge(...x),
   };
   return { hsm: h, counts };
 }

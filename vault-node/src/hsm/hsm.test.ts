@@ -58,6 +58,7 @@ describe('the HSM surface', () => {
         'escrowRelease',
         'escrowAuthorizeDelete',
         'escrowAuthorizeReplace',
+        'escrowAcknowledge',
         'flush',
         'close',
       ].sort(),

@@ -692,6 +692,13 @@ export class SoftwareHsm {
     return r;
   }
 
+  /** Signs the acknowledgement of a committed register, replace, backup-key upload or delete. */
+  escrowAcknowledge(slot: string, i: Parameters<OpaqueEngine['acknowledge']>[0]): Uint8Array {
+    const signature = this.#engine(slot).acknowledge(i);
+    this.#audit.append('escrow-ack', slot, i.operation);
+    return signature;
+  }
+
   /** Resolves when every audit entry so far is on stable storage. */
   flush(): Promise<void> {
     return this.#audit.flush();

@@ -10,7 +10,9 @@
 import { randomBytes } from 'node:crypto';
 import {
   BACKUP_KEY_BYTES,
+  type CommitAckTranscript,
   CREDENTIAL_NONCE_BYTES,
+  commitAckTranscript,
   credentialIdentifier,
   LOGIN_ID_BYTES,
   OPAQUE_SIZES,
@@ -389,6 +391,16 @@ export class OpaqueEngine {
       }),
     );
     return { releaseNonce, releaseCiphertext, signature };
+  }
+
+  /**
+   * Signs a commit acknowledgement (PROTOCOL.md, "Signed acknowledgements"): the caller reports a
+   * command it saw committed; fleet and member are this HSM's own.
+   */
+  acknowledge(i: Omit<CommitAckTranscript, 'fleetId' | 'member'>): Uint8Array {
+    return this.#o.signTranscript(
+      commitAckTranscript({ ...i, fleetId: this.#o.fleetId, member: this.#o.memberId }),
+    );
   }
 
   /** Checks a session's delete authorisation; the registration it was granted for, or null. */
