@@ -1,10 +1,10 @@
 // Worker thread body for WorkerLabelDeriver: derives VRF node labels for the jobs it is sent.
 import { parentPort, workerData } from 'node:worker_threads';
 import { vrfSecretKey } from '@keyfleet/sdk/vrf/ecvrf';
-import { InlineLabelDeriver, type LabelBackend, type WorkerJob, type WorkerResult } from './labels.ts';
+import { InlineLabelDeriver, type WorkerJob, type WorkerResult } from './labels.ts';
 
-const data = workerData as { secret: Uint8Array; backend: LabelBackend };
-const deriver = new InlineLabelDeriver(vrfSecretKey(data.secret), data.backend);
+const data = workerData as { secret: Uint8Array };
+const deriver = new InlineLabelDeriver(vrfSecretKey(data.secret));
 
 parentPort?.on('message', async (job: WorkerJob) => {
   let reply: WorkerResult;

@@ -1,14 +1,12 @@
 // VRF label derivation for a batch. Each update costs one or two labels, each one
-// variable-base scalar multiplication, so the publisher can spread them over worker threads.
+// variable-base scalar multiplication (the sdk's, on libsodium), so the publisher spreads
+// them over worker threads.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { leafLabel, type NodeLabel } from '@keyfleet/sdk/akd/label';
 import { deriveNodeLabel } from '@keyfleet/sdk/akd/vrf-labels';
 import type { Freshness } from '@keyfleet/sdk/akd/whatsapp-v1';
 import type { VrfSecretKey } from '@keyfleet/sdk/vrf/ecvrf';
-import { deriveNodeLabelSodium, type SodiumLabelKey, sodiumLabelKey } from './sodium-labels.ts';
-
-export type LabelBackend = 'noble' | 'sodium';
 
 export type LabelRequest = {
   readonly username: Uint8Array;
@@ -21,19 +19,14 @@ export interface LabelDeriver {
   close(): Promise<void>;
 }
 
-/** Labels in this thread, with the sdk's ECVRF (`backend: 'noble'`) or libsodium's multiplication. */
+/** Labels in this thread. */
 export class InlineLabelDeriver implements LabelDeriver {
   private readonly key: VrfSecretKey;
-  private readonly sodiumKey: SodiumLabelKey | undefined;
-  constructor(key: VrfSecretKey, backend: LabelBackend = 'noble') {
+  constructor(key: VrfSecretKey) {
     this.key = key;
-    this.sodiumKey = backend === 'sodium' ? sodiumLabelKey(key) : undefined;
   }
   async derive(requests: readonly LabelRequest[]): Promise<NodeLabel[]> {
-    const sk = this.sodiumKey;
-    return sk === undefined
-      ? requests.map((r) => deriveNodeLabel(this.key, r.username, r.freshness, r.version))
-      : requests.map((r) => deriveNodeLabelSodium(sk, r.username, r.freshness, r.version));
+    return requests.map((r) => deriveNodeLabel(this.key, r.username, r.freshness, r.version));
   }
   async close(): Promise<void> {}
 }
@@ -54,16 +47,11 @@ export class WorkerLabelDeriver implements LabelDeriver {
   >();
   private nextId = 0;
 
-  constructor(
-    secret: Uint8Array,
-    key: VrfSecretKey,
-    threads = Math.max(1, availableParallelism()),
-    backend: LabelBackend = 'sodium',
-  ) {
-    this.inline = new InlineLabelDeriver(key, backend);
+  constructor(secret: Uint8Array, key: VrfSecretKey, threads = Math.max(1, availableParallelism())) {
+    this.inline = new InlineLabelDeriver(key);
     this.workers = Array.from({ length: threads }, () => {
       const w = new Worker(new URL('./label-worker.ts', import.meta.url), {
-        workerData: { secret, backend },
+        workerData: { secret },
       });
       w.on('message', (m: WorkerResult) => {
         const job = this.waiting.get(m.id);

@@ -116,11 +116,7 @@ export function vrfPublicKeyFromSecret(secretKey: Uint8Array): Uint8Array {
  * Variable-time in (pk, alpha), which are public.
  */
 export function encodeToCurveTai(publicKey: Uint8Array, alpha: Uint8Array): Point {
-  const prefix = new Uint8Array(2 + publicKey.length + alpha.length);
-  prefix[0] = VRF_SUITE;
-  prefix[1] = 0x01;
-  prefix.set(publicKey, 2);
-  prefix.set(alpha, 2 + publicKey.length);
+  const prefix = encodeToCurvePrefix(publicKey, alpha);
   for (let ctr = 0; ctr < 256; ctr++) {
     const h = sha512.create().update(prefix).update(Uint8Array.of(ctr, 0x00)).digest();
     let candidate: Point;
@@ -136,20 +132,42 @@ export function encodeToCurveTai(publicKey: Uint8Array, alpha: Uint8Array): Poin
   throw new VrfError('encode_to_curve: no valid point after 256 attempts');
 }
 
-function challenge(pk: Uint8Array, hBytes: Uint8Array, points: readonly Point[]): bigint {
-  const hash = sha512.create().update(Uint8Array.of(VRF_SUITE, 0x02)).update(pk).update(hBytes);
-  for (const p of points) hash.update(p.toBytes());
-  const digest = hash.update(Uint8Array.of(0x00)).digest();
-  return bytesToNumberLE(digest.subarray(0, 16));
+/**
+ * ECVRF_challenge_generation over point encodings (pk, H, Gamma, U, V): the 16-byte c,
+ * little-endian. Shared with the libsodium backend (libsodium.ts), which has encodings only.
+ */
+export function challengeBytes(encodings: readonly Uint8Array[]): Uint8Array {
+  const hash = sha512.create().update(Uint8Array.of(VRF_SUITE, 0x02));
+  for (const e of encodings) hash.update(e);
+  return hash.update(Uint8Array.of(0x00)).digest().subarray(0, 16);
 }
 
-function gammaToHash(gamma: Point): Uint8Array {
+function challenge(pk: Uint8Array, hBytes: Uint8Array, points: readonly Point[]): bigint {
+  return bytesToNumberLE(challengeBytes([pk, hBytes, ...points.map((p) => p.toBytes())]));
+}
+
+/** ECVRF_proof_to_hash from the encoding of cofactor*Gamma (shared with libsodium.ts). */
+export function outputFromCofactorGamma(encoded8Gamma: Uint8Array): Uint8Array {
   return sha512
     .create()
     .update(Uint8Array.of(VRF_SUITE, 0x03))
-    .update(gamma.clearCofactor().toBytes())
+    .update(encoded8Gamma)
     .update(Uint8Array.of(0x00))
     .digest();
+}
+
+function gammaToHash(gamma: Point): Uint8Array {
+  return outputFromCofactorGamma(gamma.clearCofactor().toBytes());
+}
+
+/** The first hash of ECVRF_encode_to_curve_try_and_increment before the counter byte. */
+export function encodeToCurvePrefix(publicKey: Uint8Array, alpha: Uint8Array): Uint8Array {
+  const prefix = new Uint8Array(2 + publicKey.length + alpha.length);
+  prefix[0] = VRF_SUITE;
+  prefix[1] = 0x01;
+  prefix.set(publicKey, 2);
+  prefix.set(alpha, 2 + publicKey.length);
+  return prefix;
 }
 
 /** ECVRF_prove: an 80-byte proof for `alpha` under `secretKey`. Deterministic. */

@@ -1,1 +1,2 @@
 export * from './ecvrf.ts';
+export * from './libsodium.ts';

@@ -1,0 +1,106 @@
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { bytesToNumberLE, numberToBytesLE } from '@noble/curves/utils.js';
+import { sha512 } from '@noble/hashes/sha2.js';
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
+import { describe, expect, it } from 'vitest';
+import { primitivesFixtures } from '../../../test/interop/load.ts';
+import {
+  challengeBytes,
+  encodeToCurveTai,
+  VRF_PROOF_BYTES,
+  VrfError,
+  vrfEvaluate,
+  vrfProve,
+  vrfPublicKey,
+  vrfSecretKey,
+  vrfVerify,
+} from './ecvrf.ts';
+import {
+  encodeToCurveTaiBytes,
+  vrfEvaluateLibsodium,
+  vrfProveLibsodium,
+  vrfVerifyLibsodium,
+  vrfVerifyLibsodiumOnly,
+} from './libsodium.ts';
+
+const Point = ed25519.Point;
+const L = Point.CURVE().n;
+const random = (n: number) => crypto.getRandomValues(new Uint8Array(n));
+
+describe('libsodium ECVRF backend: the same bytes as the @noble reference', () => {
+  it('reproduces akd / RFC 9381 proofs and outputs (test/interop/fixtures/primitives.json)', () => {
+    const fx = primitivesFixtures();
+    expect(fx.vrf.length).toBeGreaterThan(0);
+    for (const f of fx.vrf) {
+      const [sk, pk, alpha] = [hexToBytes(f.sk), hexToBytes(f.pk), hexToBytes(f.alpha)];
+      expect(bytesToHex(vrfProveLibsodium(sk, alpha))).toBe(f.pi);
+      expect(bytesToHex(vrfEvaluateLibsodium(sk, alpha).subarray(0, 32))).toBe(f.beta_prefix32);
+      const beta = vrfVerifyLibsodiumOnly(vrfPublicKey(pk), hexToBytes(f.pi), alpha);
+      expect(beta && bytesToHex(beta.subarray(0, 32))).toBe(f.beta_prefix32);
+    }
+  });
+
+  it('agrees on random keys and inputs: encode to curve, prove, evaluate, verify', () => {
+    for (let i = 0; i < 40; i++) {
+      const sk = vrfSecretKey(ed25519.utils.randomSecretKey());
+      const pk = vrfPublicKey(sk.publicKey.bytes);
+      const alpha = random(i % 70);
+      expect(encodeToCurveTaiBytes(pk.bytes, alpha)).toEqual(encodeToCurveTai(pk.bytes, alpha).toBytes());
+      const pi = vrfProve(sk, alpha);
+      expect(vrfProveLibsodium(sk, alpha)).toEqual(pi);
+      const beta = vrfVerify(pk, pi, alpha);
+      expect(vrfEvaluateLibsodium(sk, alpha)).toEqual(beta);
+      expect(vrfEvaluate(sk, alpha)).toEqual(beta);
+      // libsodium alone accepts every honest proof (no fallback to the reference)
+      expect(vrfVerifyLibsodiumOnly(pk, pi, alpha)).toEqual(beta);
+    }
+  });
+
+  it('rejects every single-bit change of a proof, as the reference does', () => {
+    const sk = vrfSecretKey(ed25519.utils.randomSecretKey());
+    const alpha = random(16);
+    const pi = vrfProve(sk, alpha);
+    for (let bit = 0; bit < VRF_PROOF_BYTES * 8; bit += 3) {
+      const bad = pi.slice();
+      bad[bit >> 3]! ^= 1 << (bit & 7);
+      expect(vrfVerifyLibsodiumOnly(vrfPublicKey(sk.publicKey.bytes), bad, alpha)).toBeUndefined();
+      expect(() => vrfVerifyLibsodium(sk.publicKey.bytes, bad, alpha)).toThrow(VrfError);
+      expect(() => vrfVerify(sk.publicKey.bytes, bad, alpha)).toThrow(VrfError);
+    }
+    expect(() => vrfVerifyLibsodium(sk.publicKey.bytes, pi, random(16))).toThrow(VrfError);
+    expect(() => vrfVerifyLibsodium(sk.publicKey.bytes, pi.subarray(1), alpha)).toThrow(/80 bytes/);
+  });
+
+  it('leaves a valid proof whose Gamma has a torsion component to the reference, which accepts it', () => {
+    // RFC 9381 accepts Gamma' = x*H + T (T of order 2) when c*T = 0, i.e. c even; libsodium
+    // refuses points outside the prime-order subgroup, so the reference must decide.
+    const sk = vrfSecretKey(ed25519.utils.randomSecretKey());
+    const pk = sk.publicKey.bytes;
+    const alpha = random(8);
+    const H = encodeToCurveTai(pk, alpha);
+    const T = Point.fromAffine({ x: 0n, y: Point.CURVE().p - 1n });
+    const gamma = H.multiply(sk.scalar).add(T);
+    let pi: Uint8Array | undefined;
+    for (let tries = 0; pi === undefined && tries < 200; tries++) {
+      const k = (bytesToNumberLE(sha512(random(32))) % (L - 1n)) + 1n;
+      const c = challengeBytes([
+        pk,
+        H.toBytes(),
+        gamma.toBytes(),
+        Point.BASE.multiply(k).toBytes(),
+        H.multiply(k).toBytes(),
+      ]);
+      if ((c[0]! & 1) !== 0) continue;
+      pi = new Uint8Array(VRF_PROOF_BYTES);
+      pi.set(gamma.toBytes(), 0);
+      pi.set(c, 32);
+      pi.set(numberToBytesLE((k + bytesToNumberLE(c) * sk.scalar) % L, 32), 48);
+    }
+    if (pi === undefined) throw new Error('no even challenge in 200 tries');
+    expect(vrfVerifyLibsodiumOnly(vrfPublicKey(pk), pi, alpha)).toBeUndefined();
+    const beta = vrfVerify(pk, pi, alpha);
+    expect(vrfVerifyLibsodium(pk, pi, alpha)).toEqual(beta);
+    // the output ignores the torsion: it is the honest output
+    expect(beta).toEqual(vrfEvaluate(sk, alpha));
+  });
+});
