@@ -206,6 +206,24 @@ describe('replication', () => {
     ]);
   });
 
+  it('counts the leader toward a commit only once its own entries are durable', () => {
+    // The runner sends a leader's appends before persisting them (send-before-persist.ts).
+    const h = new Harness(ABC);
+    h.elect('a');
+    const a = h.core('a');
+    const { index } = a.propose(utf8('x')) as { index: number };
+    const rd = a.ready();
+    for (const m of rd.messages) if (m.to === 'b') h.core('b').step(m);
+    const frd = h.core('b').ready();
+    h.core('b').advance(frd);
+    for (const m of frd.messages) if (m.type === 'append-response') a.step(m);
+    // b holds it durably: a quorum with the leader, but the leader's own copy is not on disk yet.
+    expect(a.status().progress?.b?.match).toBe(index);
+    expect(a.status().commit).toBe(index - 1);
+    a.advance(rd);
+    expect(a.status().commit).toBe(index);
+  });
+
   it('splits by maxEntriesPerAppend and keeps at most maxInflightAppends unacknowledged', () => {
     const h = new Harness(ABC, { maxEntriesPerAppend: 2, maxInflightAppends: 3 });
     h.elect('a');

@@ -353,6 +353,8 @@ export class RaftCore {
     }
     const last = rd.entries[rd.entries.length - 1];
     if (last) log.stableTo(last.index, last.term);
+    // Our own entries just became durable: as leader they may now complete a quorum.
+    if (this.#role === 'leader' && (last || rd.snapshot)) this.#maybeCommit();
     const applied = rd.committedEntries[rd.committedEntries.length - 1];
     if (applied) log.appliedTo(applied.index);
     this.#msgs.splice(0, rd.messages.length);
@@ -783,7 +785,14 @@ export class RaftCore {
 
   #maybeCommit(): boolean {
     const m = this.#log.membership();
-    const matches = m.voters.map((v) => this.#progress.get(v)?.match ?? 0).sort((a, b) => b - a);
+    // Our own log counts only as far as it is durable: the runner may send appends before it has
+    // persisted them (send-before-persist.ts), so an entry we hold only in memory must not commit.
+    const matches = m.voters
+      .map((v) => {
+        const match = this.#progress.get(v)?.match ?? 0;
+        return v === this.#id ? Math.min(match, this.#log.stable) : match;
+      })
+      .sort((a, b) => b - a);
     const mci = matches[quorum(m) - 1] ?? 0;
     // Only an entry of the current term is committed by counting replicas (§5.4.2); earlier
     // entries are committed with it, never on their own.

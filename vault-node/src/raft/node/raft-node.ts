@@ -2,8 +2,9 @@
 // (HttpTransport) and the state machine, and drives the deterministic RaftCore with them:
 //
 //   loop while the core has a Ready:
+//     0. a leader sends its appends and heartbeats at once (send-before-persist.ts)
 //     1. persist hard state, entries, snapshot (fsync)      — before anything that depends on them
-//     2. send the messages
+//     2. send the other messages
 //     3. restore a received snapshot, apply committed entries in order, answer proposals and reads
 //        (committed entries already durable here are applied during step 1's fsync)
 //     4. advance
@@ -15,6 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Registry } from 'prom-client';
 import { type RaftConfig, RaftCore, type RaftStatus } from '../core.ts';
+import { splitMessages } from '../send-before-persist.ts';
 import { RaftStorage } from '../storage/storage.ts';
 import { HttpTransport, type HttpTransportOptions } from '../transport/http-transport.ts';
 import type {
@@ -384,7 +386,11 @@ export class RaftNode {
       while (early < rd.committedEntries.length && rd.committedEntries[early]!.index <= this.stableIndex)
         early++;
     }
-    // 1. Durable before anything that depends on it leaves this process.
+    // A leader's appends and heartbeats go out while it writes the same entries (the core counts
+    // its own log toward a commit only once durable): the followers' writes overlap ours.
+    const { beforePersist, afterPersist } = splitMessages(rd, this.storage.durableTermAndVote);
+    if (!this.stopped && beforePersist.length > 0) this.transport.send(beforePersist);
+    // 1. Durable before anything else that depends on it leaves this process.
     const persisted = this.storage.persist(rd);
     try {
       for (let i = 0; i < early; i++) await this.apply(rd.committedEntries[i]!);
@@ -399,7 +405,7 @@ export class RaftNode {
       this.metrics.commitIndex.set(rd.hardState.commit);
     }
     // 2. Send.
-    if (!this.stopped) this.transport.send(rd.messages);
+    if (!this.stopped) this.transport.send(afterPersist);
     // 3. Apply.
     if (rd.snapshot) await this.installSnapshot(rd.snapshot.metadata.index, rd.snapshot.data);
     for (let i = early; i < rd.committedEntries.length; i++) await this.apply(rd.committedEntries[i]!);

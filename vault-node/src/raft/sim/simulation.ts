@@ -11,6 +11,7 @@
 // linearizability at the end, after the faults stop and the fleet must make progress again.
 
 import { RaftCore } from '../core.ts';
+import { splitMessages } from '../send-before-persist.ts';
 import { type Persisted, persistReady, seededRandom } from '../testing.ts';
 import type { Entry, MemberId, Membership, Message, Ready } from '../types.ts';
 import { Invariants } from './invariants.ts';
@@ -378,21 +379,25 @@ export class Simulation {
       }
       this.log(parts.join(' '));
     }
+    // As the runner does: a leader's appends and heartbeats leave while its own write is pending
+    // (and may be out there when the write is lost in a crash).
+    const { beforePersist, afterPersist } = splitMessages(rd, m.store.hardState);
+    for (const msg of beforePersist) this.send(msg);
     const inc = m.incarnation;
     const done = () => {
       if (m.incarnation !== inc || m.writing !== rd) return;
-      this.complete(m, rd);
+      this.complete(m, rd, afterPersist);
     };
     const d = this.rng.int(0, this.sc.maxPersistMs);
     if (d === 0) done();
     else this.at(d, done);
   }
 
-  /** fsync done: send, apply, advance. */
-  private complete(m: Member, rd: Ready): void {
+  /** fsync done: send the rest, apply, advance. */
+  private complete(m: Member, rd: Ready, afterPersist: readonly Message[]): void {
     const core = m.core!;
     persistReady(m.store, rd);
-    for (const msg of rd.messages) this.send(msg);
+    for (const msg of afterPersist) this.send(msg);
     if (rd.snapshot) {
       m.value = Number(dec.decode(rd.snapshot.data));
       m.applied = rd.snapshot.metadata.index;

@@ -161,6 +161,11 @@ export class RaftStorage {
     await this.log.compact(snapshot.metadata.index);
   }
 
+  /** Term and vote as they are on disk now. */
+  get durableTermAndVote(): Pick<HardState, 'term' | 'vote'> {
+    return this.hardState;
+  }
+
   get segmentCount(): number {
     return this.log.segmentCount;
   }
