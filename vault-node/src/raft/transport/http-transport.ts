@@ -224,6 +224,12 @@ class PeerSender {
     timeoutMs: number,
     stream: boolean,
   ): Promise<boolean> {
+    // A plain timer, cleared when the request ends: AbortSignal.timeout would still fire (an event
+    // and a DOMException) a second after every request, and AbortSignal.any tied to a long-lived
+    // signal keeps each request's signal alive until the transport closes.
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), timeoutMs);
+    this.t.inflight.add(abort);
     try {
       const envelope = encodeEnvelope(
         { channel, from: this.t.id, to: this.peer, counter: this.t.counters.next() },
@@ -233,7 +239,7 @@ class PeerSender {
       const init: RequestInit & { duplex?: 'half' } = {
         method: 'POST',
         headers: { 'content-type': 'application/octet-stream' },
-        signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), this.t.closing.signal]),
+        signal: abort.signal,
       };
       if (stream) {
         let off = 0;
@@ -253,6 +259,9 @@ class PeerSender {
       return res.ok;
     } catch {
       return false;
+    } finally {
+      clearTimeout(timer);
+      this.t.inflight.delete(abort);
     }
   }
 
@@ -273,7 +282,8 @@ export class HttpTransport {
   readonly requestTimeoutMs: number;
   readonly snapshotTimeoutMs: number;
   readonly counters = new CounterSource();
-  readonly closing = new AbortController();
+  /** Requests in flight, aborted by close(). */
+  readonly inflight = new Set<AbortController>();
   readonly router: Router;
   closed = false;
 
@@ -432,7 +442,7 @@ export class HttpTransport {
 
   close(): void {
     this.closed = true;
-    this.closing.abort();
+    for (const a of this.inflight) a.abort();
     for (const s of this.senders.values()) s.close();
   }
 }
