@@ -59,6 +59,8 @@ type Container = {
   name: string;
   image: string;
   args: string[];
+  env: { name: string; value?: string }[];
+  resources: { limits?: { memory?: string } };
   securityContext: Record<string, unknown>;
 };
 type PodSpec = { containers: Container[]; securityContext: Record<string, unknown> };
@@ -221,6 +223,17 @@ describe('helm template', () => {
     );
   });
 
+  it('caps the V8 heap well below the memory limit (about 150 MiB of the process are outside the heap)', () => {
+    const container = operatorContainer(rendered['defaults'] as K8sObject[]);
+    const heap = /^--max-old-space-size=(\d+)$/.exec(
+      container.env.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '',
+    );
+    const limit = /^(\d+)Mi$/.exec(container.resources.limits?.memory ?? '');
+    expect(heap, 'NODE_OPTIONS sets the heap cap').not.toBeNull();
+    expect(limit, 'the memory limit is given in Mi').not.toBeNull();
+    expect(Number(heap?.[1]) + 192).toBeLessThanOrEqual(Number(limit?.[1]));
+  });
+
   it('spreads two replicas over zones', () => {
     const deployment = only(rendered['twoReplicas'] as K8sObject[], 'Deployment') as K8sObject & {
       spec: {
@@ -343,6 +356,7 @@ describe('values.schema.json, enforced by helm template', () => {
     'a privileged metrics port': { metrics: { port: 80 } },
     'an empty vault image': { images: { vaultNode: '' } },
     'a negative lockout threshold': { prometheusRule: { lockoutRatePerMinute: -1 } },
+    'a heap cap that is not a whole number of MiB': { operator: { maxHeapMiB: '128m' } },
   };
 
   it.each(Object.entries(bad))('refuses %s', (_name, values) => {
