@@ -1,9 +1,16 @@
 // The operator as the cluster tests run it: a process on the host (`node operator/src/main.ts`)
-// with the harness's admin kubeconfig, watching one namespace, logging to .state/logs.
+// with the harness's admin kubeconfig, watching one namespace, logging to .state/logs, with the
+// V8 heap cap the chart gives the operator's pod (so memory figures match a deployment).
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse } from 'yaml';
 import { paths, repoRoot, stateDir } from '../src/config.ts';
+
+function chartHeapCapMiB(): number {
+  const values = parse(readFileSync(join(repoRoot, 'charts/keyfleet/values.yaml'), 'utf8'));
+  return Number(values.operator.maxHeapMiB);
+}
 
 export interface OperatorProcess {
   readonly child: ChildProcess;
@@ -20,6 +27,7 @@ export function startOperatorProcess(namespace: string, logName: string): Operat
   const child = spawn(
     process.execPath,
     [
+      `--max-old-space-size=${chartHeapCapMiB()}`,
       join(repoRoot, 'operator/src/main.ts'),
       '--kubeconfig',
       paths.kubeconfig,
