@@ -1,18 +1,34 @@
-// AKD verification benchmark: keyfleet's sdk against the akd crate on the same workload — the
-// committed interop fixtures (test/interop/fixtures) plus a synthetic large audit transition.
+// keyfleet against the akd crate (0.13) on the same workloads, in the same run:
+//   - verification: the committed interop fixtures (test/interop/fixtures) plus a synthetic
+//     large audit transition; means per operation on one core (best of 3 rounds);
+//   - publishing and proof generation: --entries new users in epochs of --batch, one epoch
+//     rotating --batch existing users, --lookups lookup proofs, one 5-version history proof.
+//     akd runs with its in-memory storage and parallelism disabled (one thread); keyfleet with
+//     its durable SQLite storage and VRF labels in --label-threads worker threads.
 //
-//   npm exec -- node test/bench/akd.ts [--iterations N]
+//   npm exec -- node test/bench/akd.ts [--iterations N] [--entries N] [--batch N] [--lookups N]
+//                                      [--label-threads N]
 //
-// The akd column comes from the Rust tool (`keyfleet-akd-interop bench`), run if it has been
-// built (cd test/interop && nice -n 10 cargo build --release); otherwise only our figures are
-// printed. Figures are means per operation on one core (best of 3 rounds); the load average is
-// printed with them.
+// The akd columns come from the Rust tool (`keyfleet-akd-interop bench` and `bench-publish`),
+// run if it has been built (cd test/interop && nice -n 10 cargo build --release); otherwise
+// only our figures are printed. Wall-clock and CPU time are printed with the load average and
+// each process's peak memory: the machine is shared.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { blake3 } from '@noble/hashes/blake3.js';
+import { historyProof } from '../../directory-node/src/proofs/history.ts';
+import { lookupProof } from '../../directory-node/src/proofs/lookup.ts';
+import {
+  BenchDirectory,
+  benchUsername,
+  cpuPerUpdate,
+  type EpochTimes,
+} from '../../directory-node/src/testing/bench-directory.ts';
+import { loadAverage, peakRssMiB, startClock } from '../../directory-node/src/testing/cpu-clock.ts';
+import { whatsappV1Hasher } from '../../directory-node/src/tree/hasher.ts';
 import {
   auditVerify,
   computeRootHash,
@@ -39,13 +55,31 @@ import {
 import { report } from './report.ts';
 
 const { values } = parseArgs({
-  options: { iterations: { type: 'string', default: '20' }, help: { type: 'boolean', default: false } },
+  options: {
+    iterations: { type: 'string', default: '20' },
+    entries: { type: 'string', default: '20000' },
+    batch: { type: 'string', default: '10000' },
+    lookups: { type: 'string', default: '50' },
+    'label-threads': { type: 'string', default: String(availableParallelism()) },
+    help: { type: 'boolean', default: false },
+  },
 });
 if (values.help) {
-  process.stdout.write('usage: npm exec -- node test/bench/akd.ts [--iterations N]\n');
+  process.stdout.write(
+    'usage: npm exec -- node test/bench/akd.ts [--iterations N] [--entries N] [--batch N] [--lookups N] [--label-threads N]\n',
+  );
   process.exit(0);
 }
-const iterations = Math.max(1, Number(values.iterations));
+const positive = (name: string, raw: string | undefined): number => {
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer`);
+  return n;
+};
+const iterations = positive('iterations', values.iterations);
+const entries = positive('entries', values.entries);
+const batch = positive('batch', values.batch);
+const lookups = positive('lookups', values.lookups);
+const threads = positive('label-threads', values['label-threads']);
 
 /** Mean ms per call of f: the best of 3 rounds of n calls (the machine is shared; the best round is the least disturbed). */
 function time(f: () => unknown, n = iterations): number {
@@ -165,8 +199,7 @@ for (const f of A.audits) {
   figure('audit verify synthetic 100k inserted leaves, epoch 0..1', ms);
 }
 
-const [l1] = loadavg();
-console.log(`\nakd verification, mean ms per operation (load average ${l1?.toFixed(2)})`);
+console.log(`\nakd verification, mean ms per operation (${loadAverage()})`);
 const w = Math.max(...rows.map((r) => r[0].length));
 console.log(
   `${'operation'.padEnd(w)}  ${'keyfleet'.padStart(9)}  ${'akd 0.13'.padStart(9)}  ${'ratio'.padStart(7)}  ${'bytes'.padStart(7)}`,
@@ -176,4 +209,93 @@ for (const [name, ours, theirs, bytes] of rows) {
   console.log(
     `${name.padEnd(w)}  ${ours.toFixed(3).padStart(9)}  ${(theirs?.toFixed(3) ?? '').padStart(9)}  ${ratio.padStart(7)}  ${String(bytes ?? '').padStart(7)}`,
   );
+}
+
+// ---- Publishing and proof generation, same workload ----
+type Figure = { name: string; value: number; unit: string; cpuMs?: number };
+const akdPublish = new Map<string, Figure>();
+if (existsSync(tool)) {
+  const out = execFileSync(tool, ['bench-publish', String(entries), String(batch), String(lookups)], {
+    encoding: 'utf8',
+  });
+  for (const line of out.split('\n')) {
+    if (!line.trim()) continue;
+    const f = JSON.parse(line) as { name: string; value: number; unit: string; cpu_ms: number | null };
+    akdPublish.set(f.name, { name: f.name, value: f.value, unit: f.unit, cpuMs: f.cpu_ms ?? undefined });
+  }
+}
+const ours: Figure[] = [];
+const epochFigure = (name: string, t: EpochTimes): Figure => {
+  console.log(`  ${name}: ${(t.updates / (t.wallMs / 1000)).toFixed(0)} updates/s, ${cpuPerUpdate(t)}`);
+  return { name, value: t.updates / (t.wallMs / 1000), unit: 'updates/s', cpuMs: t.cpuMs / t.updates };
+};
+const directory = new BenchDirectory({
+  threads,
+  maxBatchSize: Math.max(batch, entries),
+  name: 'akd-compare',
+});
+await directory.init();
+let users = 0;
+while (users < entries) {
+  const n = Math.min(batch, entries - users);
+  const t = await directory.publish(
+    Array.from({ length: n }, (_, k) => users + k),
+    (i) => `key-1-${i}`,
+  );
+  ours.push(epochFigure(`publish ${n} new users into ${users}`, t));
+  users += n;
+}
+const stride = Math.max(1, Math.floor(users / batch));
+const rotated = Array.from({ length: Math.min(batch, users) }, (_, k) => (k * stride) % users);
+ours.push(
+  epochFigure(
+    `rotate ${rotated.length} existing users at ${users}`,
+    await directory.publish(rotated, (i) => `key-2-${i}`),
+  ),
+);
+{
+  const { storage, vrf } = directory;
+  for (let k = 0; k < 3; k++)
+    await storage.read((s) => lookupProof(s, whatsappV1Hasher, vrf, benchUsername(k)));
+  const clock = startClock();
+  for (let k = 0; k < lookups; k++) {
+    const name = benchUsername((k * 7919) % users);
+    await storage.read((s) => lookupProof(s, whatsappV1Hasher, vrf, name));
+  }
+  const e = clock();
+  ours.push({
+    name: `lookup proof generation at ${users}`,
+    value: e.wallMs / lookups,
+    unit: 'ms',
+    cpuMs: e.cpuMs / lookups,
+  });
+  for (let v = 2; v <= 5; v++) await directory.publish([0], () => `rotated-${v}`);
+  const h = startClock();
+  await storage.read((s) => historyProof(s, whatsappV1Hasher, vrf, benchUsername(0), { kind: 'complete' }));
+  const he = h();
+  ours.push({ name: 'history proof generation (5 versions)', value: he.wallMs, unit: 'ms', cpuMs: he.cpuMs });
+}
+await directory.close();
+ours.push({ name: 'peak RSS', value: peakRssMiB(), unit: 'MiB' });
+
+console.log(
+  `\npublishing and proof generation (${loadAverage()}); keyfleet: SQLite, ${threads} VRF label thread(s); ` +
+    'akd 0.13: in-memory storage, one thread. CPU = CPU time per update or per proof (all threads).',
+);
+const pw = Math.max(...ours.map((f) => f.name.length + f.unit.length + 3));
+console.log(
+  `${'figure'.padEnd(pw)}  ${'keyfleet'.padStart(9)}  ${'akd 0.13'.padStart(9)}  ${'ratio'.padStart(6)}  ${'CPU kf'.padStart(8)}  ${'CPU akd'.padStart(8)}  ${'ratio'.padStart(6)}`,
+);
+const fmt = (x: number | undefined, d = 3) => (x === undefined ? '' : x.toFixed(d));
+for (const f of ours) {
+  const theirs = akdPublish.get(f.name);
+  const ratio = theirs === undefined ? undefined : f.value / theirs.value;
+  const cpuRatio = theirs?.cpuMs && f.cpuMs !== undefined ? f.cpuMs / theirs.cpuMs : undefined;
+  console.log(
+    `${`${f.name} (${f.unit})`.padEnd(pw)}  ${fmt(f.value, 2).padStart(9)}  ${fmt(theirs?.value, 2).padStart(9)}  ${(ratio === undefined ? '' : `${ratio.toFixed(2)}x`).padStart(6)}  ${fmt(f.cpuMs).padStart(8)}  ${fmt(theirs?.cpuMs).padStart(8)}  ${(cpuRatio === undefined ? '' : `${cpuRatio.toFixed(1)}x`).padStart(6)}`,
+  );
+  report({ bench: 'akd', name: `${f.name} (keyfleet)`, value: f.value, unit: f.unit });
+  if (ratio !== undefined) report({ bench: 'akd', name: `${f.name}: keyfleet/akd`, value: ratio, unit: 'x' });
+  if (cpuRatio !== undefined)
+    report({ bench: 'akd', name: `${f.name}: keyfleet/akd CPU time`, value: cpuRatio, unit: 'x' });
 }

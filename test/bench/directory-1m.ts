@@ -2,6 +2,8 @@
 // inserts new users in epochs of --batch until --entries, printing the insert rate as it grows,
 // then at that size: the rate of one epoch of key rotations (updates of existing users), and
 // lookup proof generation and verification (sdk verifier) times and sizes, and peak memory.
+// Each figure comes with its CPU time per operation (whole process, label workers included;
+// and the main thread alone) and the load average: the machine is shared.
 //
 //   npm exec -- node test/bench/directory-1m.ts [--entries 1000000] [--batch 10000]
 //                                               [--budget-s 2400] [--lookups 200]
@@ -9,7 +11,7 @@
 // Bounded: population stops at --budget-s seconds (default 40 min) and the figures are then
 // reported at the size reached, which every figure names. Figures are wall-clock here.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ed25519 } from '@noble/curves/ed25519.js';
@@ -20,6 +22,12 @@ import { WorkerLabelDeriver } from '../../directory-node/src/publisher/labels.ts
 import { Publisher } from '../../directory-node/src/publisher/publisher.ts';
 import { FileWriterLock } from '../../directory-node/src/publisher/writer-lock.ts';
 import { SqliteStorage } from '../../directory-node/src/storage/sqlite.ts';
+import {
+  type Elapsed,
+  loadAverage,
+  peakRssMiB,
+  startClock,
+} from '../../directory-node/src/testing/cpu-clock.ts';
 import { whatsappV1Hasher } from '../../directory-node/src/tree/hasher.ts';
 import { decodeLookupProof, encodeLookupProof } from '../../sdk/src/akd/codec.ts';
 import { lookupVerify } from '../../sdk/src/akd/verify.ts';
@@ -78,50 +86,68 @@ await publisher.init();
 
 const username = (i: number) => enc.encode(`user-${i}@example.com`);
 
-/** Queues one change per user in `ids` and publishes them as one epoch; returns its seconds. */
-async function publishEpoch(ids: readonly number[], value: (i: number) => string): Promise<number> {
+/** Queues one change per user in `ids` and publishes them as one epoch; returns its times. */
+async function publishEpoch(ids: readonly number[], value: (i: number) => string): Promise<Elapsed> {
   const changes = ids.map((i) => ({
     requestId: value(i),
     username: username(i),
     value: enc.encode(value(i)),
   }));
   await storage.enqueueMany(changes, 10_000_000);
-  const t0 = performance.now();
+  const clock = startClock();
   const record = await publisher.publishOnce();
   if (record === undefined || record.updates !== ids.length)
     throw new Error('the epoch did not publish the batch');
-  return (performance.now() - t0) / 1000;
+  return clock();
 }
 
-console.log(
-  `${threads} VRF worker thread(s), batches of ${batch}, load average ${loadavg()
-    .map((x) => x.toFixed(2))
-    .join(' ')}`,
-);
+/** "0.41 ms CPU/update (main thread 0.20)" */
+const perUpdate = (e: Elapsed, n: number) =>
+  `${(e.cpuMs / n).toFixed(3)} ms CPU/update (main thread ${(e.mainCpuMs / n).toFixed(3)})`;
+
+console.log(`${threads} VRF worker thread(s), batches of ${batch}, ${loadAverage()}`);
 let users = 0;
 let publishSeconds = 0;
+let publishCpuMs = 0;
 let lastRate = 0;
+let last: Elapsed | undefined;
 while (users < target && performance.now() - started < budgetMs) {
   const n = Math.min(batch, target - users);
-  const seconds = await publishEpoch(
+  last = await publishEpoch(
     Array.from({ length: n }, (_, k) => users + k),
     (i) => `key-1-${i}`,
   );
   users += n;
-  publishSeconds += seconds;
-  lastRate = n / seconds;
+  publishSeconds += last.wallMs / 1000;
+  publishCpuMs += last.cpuMs;
+  lastRate = n / (last.wallMs / 1000);
   if (users % (10 * batch) === 0 || users === target)
     console.log(
       `  ${users} entries after ${elapsedS().toFixed(0)} s: this epoch ${lastRate.toFixed(0)} inserts/s, ` +
-        `all so far ${(users / publishSeconds).toFixed(0)} inserts/s`,
+        `${perUpdate(last, n)}; all so far ${(users / publishSeconds).toFixed(0)} inserts/s, ` +
+        `${(publishCpuMs / users).toFixed(3)} ms CPU/insert; ${loadAverage()}`,
     );
 }
 const populateS = elapsedS();
 if (users < target)
   console.log(`time budget reached: stopped at ${users} of ${target} entries (figures are at ${users})`);
 console.log(
-  `populated ${users} entries in ${populateS.toFixed(0)} s (publishing ${publishSeconds.toFixed(0)} s)`,
+  `populated ${users} entries in ${populateS.toFixed(0)} s (publishing ${publishSeconds.toFixed(0)} s, ` +
+    `${(publishCpuMs / users).toFixed(3)} ms CPU/insert)`,
 );
+report({
+  bench: BENCH,
+  name: `insert CPU time while growing to ${users} (all threads)`,
+  value: publishCpuMs / users,
+  unit: 'ms/update',
+});
+if (last !== undefined)
+  report({
+    bench: BENCH,
+    name: `insert CPU time, last epoch at ${users} (all threads)`,
+    value: last.cpuMs / Math.min(batch, users),
+    unit: 'ms/update',
+  });
 report({
   bench: BENCH,
   name: `insert rate while growing to ${users}`,
@@ -139,11 +165,18 @@ report({
 // One epoch of key rotations spread over the whole directory.
 const stride = Math.max(1, Math.floor(users / batch));
 const rotated = Array.from({ length: Math.min(batch, users) }, (_, k) => (k * stride) % users);
-const rotateS = await publishEpoch(rotated, (i) => `key-2-${i}`);
-const rotateRate = rotated.length / rotateS;
+const rotation = await publishEpoch(rotated, (i) => `key-2-${i}`);
+const rotateRate = rotated.length / (rotation.wallMs / 1000);
 console.log(
-  `rotate ${rotated.length} existing keys at ${users} entries: ${rotateS.toFixed(2)} s, ${rotateRate.toFixed(0)} updates/s`,
+  `rotate ${rotated.length} existing keys at ${users} entries: ${(rotation.wallMs / 1000).toFixed(2)} s, ` +
+    `${rotateRate.toFixed(0)} updates/s, ${perUpdate(rotation, rotated.length)}; ${loadAverage()}`,
 );
+report({
+  bench: BENCH,
+  name: `update CPU time at ${users} (all threads)`,
+  value: rotation.cpuMs / rotated.length,
+  unit: 'ms/update',
+});
 report({
   bench: BENCH,
   name: `update ${rotated.length} existing at ${users}`,
@@ -156,13 +189,17 @@ report({
 for (let k = 0; k < 5; k++) await storage.read((s) => lookupProof(s, whatsappV1Hasher, vrf, username(k)));
 const generate: number[] = [];
 const verify: number[] = [];
+let verifyCpuMs = 0;
+let generateCpuMs = 0;
 let bytes = 0;
 for (let k = 0; k < lookups; k++) {
   const i = (k * 7919) % users;
   const name = username(i);
   const t0 = performance.now();
+  const c0 = process.threadCpuUsage();
   const { epoch, proof } = await storage.read((s) => lookupProof(s, whatsappV1Hasher, vrf, name));
   const encoded = encodeLookupProof(proof);
+  const c1 = process.threadCpuUsage();
   const t1 = performance.now();
   const result = lookupVerify(
     vrf.publicKey,
@@ -172,6 +209,10 @@ for (let k = 0; k < lookups; k++) {
     decodeLookupProof(encoded),
   );
   const t2 = performance.now();
+  const c2 = process.threadCpuUsage(c1);
+  verifyCpuMs += (c2.user + c2.system) / 1000;
+  const g = process.threadCpuUsage(c0);
+  generateCpuMs += (g.user + g.system) / 1000 - (c2.user + c2.system) / 1000;
   const want = rotated.includes(i) ? `key-2-${i}` : `key-1-${i}`;
   if (new TextDecoder().decode(result.value) !== want)
     throw new Error(`lookup of user ${i} verified the wrong value`);
@@ -185,8 +226,22 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 console.log(
   `lookup proofs at ${users} entries (${lookups}): generation mean ${mean(generate).toFixed(2)} ms ` +
     `(p99 ${percentile(generate, 99).toFixed(2)}), verification mean ${mean(verify).toFixed(2)} ms ` +
-    `(p99 ${percentile(verify, 99).toFixed(2)}), ${(bytes / lookups).toFixed(0)} bytes`,
+    `(p99 ${percentile(verify, 99).toFixed(2)}), ${(bytes / lookups).toFixed(0)} bytes; CPU time: generation ` +
+    `${(generateCpuMs / lookups).toFixed(2)} ms, verification ${(verifyCpuMs / lookups).toFixed(2)} ms; ${loadAverage()}`,
 );
+report({
+  bench: BENCH,
+  name: `lookup proof verification CPU time at ${users}`,
+  value: verifyCpuMs / lookups,
+  unit: 'ms',
+  goal: '< 2 ms',
+});
+report({
+  bench: BENCH,
+  name: `lookup proof generation CPU time at ${users}`,
+  value: generateCpuMs / lookups,
+  unit: 'ms',
+});
 report({ bench: BENCH, name: `lookup proof generation at ${users}`, value: mean(generate), unit: 'ms' });
 report({
   bench: BENCH,
@@ -201,7 +256,7 @@ report({
   value: Math.round(bytes / lookups),
   unit: 'bytes',
 });
-const peakMiB = process.resourceUsage().maxRSS / 1024;
+const peakMiB = peakRssMiB();
 console.log(`peak memory ${peakMiB.toFixed(0)} MiB; whole run ${elapsedS().toFixed(0)} s`);
 report({ bench: BENCH, name: `peak RSS at ${users}`, value: Math.round(peakMiB), unit: 'MiB' });
 report({ bench: BENCH, name: 'run time', value: Math.round(elapsedS()), unit: 's' });

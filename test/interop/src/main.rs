@@ -3,6 +3,8 @@
 //! `generate [DIR]`  builds seeded in-memory akd directories (WhatsApp v1 configuration),
 //!                   publishes epochs and writes JSON fixtures (lookup, history, audit,
 //!                   primitives) into DIR (default: ./fixtures).
+//! `bench-publish [ENTRIES] [BATCH] [LOOKUPS]`  times akd's publish and proof generation
+//!                   on the workload of test/bench/akd.ts (in-memory storage, one thread).
 //! `verify FILE`     reads a JSON list of checks (VRF proofs, labels, commitments, tree
 //!                   roots, lookup/history/audit proofs, typically produced by keyfleet's
 //!                   TypeScript sdk) and checks each of them with akd, printing one JSON
@@ -821,6 +823,80 @@ async fn bench(dir: &Path) -> Result<bool, AnyError> {
     Ok(true)
 }
 
+/// Peak resident memory of this process (VmHWM), in MiB; 0 where /proc is not there.
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// CPU time (user + system) of this process so far, in seconds.
+fn cpu_seconds() -> f64 {
+    // /proc/self/stat fields 14 and 15: utime and stime in clock ticks (100 per second here)
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1.split_whitespace().collect::<Vec<_>>();
+            Some((rest.get(11)?.parse::<f64>().ok()? + rest.get(12)?.parse::<f64>().ok()?) / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
+/// The directory workload of test/bench/akd.ts run by akd 0.13 itself (in-memory storage,
+/// parallelism disabled: one thread, VRF included): publish `entries` new users in epochs of
+/// `batch`, then one epoch rotating `batch` existing users, then `lookups` lookup proofs and a
+/// key-history proof of a user with 5 versions. Prints one JSON line per figure:
+/// {"name", "value", "unit", "cpu_ms"?}.
+async fn bench_publish(entries: usize, batch: usize, lookups: usize) -> Result<bool, AnyError> {
+    let vrf = SeededVrf::from_seed("bench-publish");
+    let dir = Dir::new(StorageManager::new_no_cache(Db::new()), vrf, AzksParallelismConfig::disabled()).await?;
+    let user = |i: usize| AkdLabel::from(format!("user-{i}@example.com").as_str());
+    let emit = |name: String, value: f64, unit: &str, cpu_ms: Option<f64>| {
+        println!("{}", json!({"name": name, "value": value, "unit": unit, "cpu_ms": cpu_ms}));
+    };
+    let mut users = 0usize;
+    while users < entries {
+        let n = batch.min(entries - users);
+        let updates = (users..users + n).map(|i| (user(i), AkdValue::from(format!("key-1-{i}").as_str()))).collect();
+        let (t, c) = (std::time::Instant::now(), cpu_seconds());
+        dir.publish(updates).await?;
+        let (secs, cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - c);
+        emit(format!("publish {n} new users into {users}"), n as f64 / secs, "updates/s", Some(cpu * 1000.0 / n as f64));
+        users += n;
+    }
+    let stride = (users / batch).max(1);
+    let rotated: Vec<usize> = (0..batch.min(users)).map(|k| (k * stride) % users).collect();
+    let updates = rotated.iter().map(|&i| (user(i), AkdValue::from(format!("key-2-{i}").as_str()))).collect();
+    let (t, c) = (std::time::Instant::now(), cpu_seconds());
+    dir.publish(updates).await?;
+    let (secs, cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - c);
+    let n = rotated.len();
+    emit(format!("rotate {n} existing users at {users}"), n as f64 / secs, "updates/s", Some(cpu * 1000.0 / n as f64));
+
+    let (t, c) = (std::time::Instant::now(), cpu_seconds());
+    for k in 0..lookups {
+        dir.lookup(user((k * 7919) % users)).await?;
+    }
+    let (secs, cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - c);
+    emit(format!("lookup proof generation at {users}"), secs * 1000.0 / lookups as f64, "ms", Some(cpu * 1000.0 / lookups as f64));
+
+    let target = user(0);
+    for v in 2..=5 {
+        dir.publish(vec![(target.clone(), AkdValue::from(format!("rotated-{v}").as_str()))]).await?;
+    }
+    // 20 rounds: CPU time is counted in 10 ms ticks
+    let (t, c) = (std::time::Instant::now(), cpu_seconds());
+    for _ in 0..20 {
+        dir.key_history(&target, HistoryParams::Complete).await?;
+    }
+    let (secs, cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - c);
+    emit("history proof generation (5 versions)".into(), secs * 50.0, "ms", Some(cpu * 50.0));
+    emit("peak RSS".into(), peak_rss_mib(), "MiB", None);
+    Ok(true)
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -834,7 +910,13 @@ async fn main() {
             None => Err(fail("usage: keyfleet-akd-interop verify CHECKS.json")),
         },
         Some("bench") => bench(&args.get(1).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("fixtures"))).await,
-        Some(other) => Err(fail(format!("unknown command '{other}' (generate [DIR] | verify FILE | bench [DIR])"))),
+        Some("bench-publish") => {
+            let num = |i: usize, default: usize| args.get(i).and_then(|a| a.parse::<usize>().ok()).filter(|&n| n > 0).unwrap_or(default);
+            bench_publish(num(1, 20_000), num(2, 10_000), num(3, 50)).await
+        }
+        Some(other) => Err(fail(format!(
+            "unknown command '{other}' (generate [DIR] | verify FILE | bench [DIR] | bench-publish [ENTRIES] [BATCH] [LOOKUPS])"
+        ))),
     };
     match result {
         Ok(true) => {}
