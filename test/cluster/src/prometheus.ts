@@ -12,16 +12,8 @@ import { mkdirSync, openSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import type { Relabeling } from '../../chart/scrape-labels.ts';
 import type { Kube } from './kube.ts';
-
-export interface Relabeling {
-  sourceLabels?: string[];
-  separator?: string;
-  targetLabel?: string;
-  regex?: string;
-  replacement?: string;
-  action?: string;
-}
 
 export interface PodMonitorSpec {
   namespaceSelector?: { any?: boolean; matchNames?: string[] };

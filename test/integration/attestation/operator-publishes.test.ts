@@ -27,7 +27,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Running, startPublisher, startWitness } from '../../../directory-node/src/roles.ts';
 import { keyDirectoryType } from '../../../operator/src/controllers/keydirectory/reconcile.ts';
-import { FakeMembers } from '../../../operator/src/controllers/vaultfleet/fake-members.ts';
+import { FakeMembers, fleetApiServer } from '../../../operator/src/controllers/vaultfleet/fake-members.ts';
 import type {
   AdminConnector,
   AdminStatus,
@@ -41,7 +41,7 @@ import {
 import { silentLogger } from '../../../operator/src/log.ts';
 import { KubeClient } from '../../../operator/src/runtime/client.ts';
 import { builtin, type KubeObject } from '../../../operator/src/runtime/resource.ts';
-import { FakeApiServer } from '../../../operator/src/runtime/testing/fake-apiserver.ts';
+import type { FakeApiServer } from '../../../operator/src/runtime/testing/fake-apiserver.ts';
 import { Label } from '../../../operator/src/specs/labels.ts';
 import { testFleet } from '../../../operator/src/specs/test-fleet.ts';
 import { HttpPath } from '../../../operator/src/specs/vault-contract.ts';
@@ -67,29 +67,13 @@ let opaqueKey = '66'.repeat(32);
 const events: string[] = [];
 
 function apiServer(): FakeApiServer {
-  const server = new FakeApiServer([
-    { type: vaultFleetType, statusSubresource: true },
-    { type: keyDirectoryType, statusSubresource: true },
-    builtin.pod,
-    builtin.persistentVolumeClaim,
-    builtin.secret,
-    builtin.configMap,
-    builtin.service,
-    builtin.event,
-    ownedKinds.serviceAccount,
-    ownedKinds.networkPolicy,
-    ownedKinds.podDisruptionBudget,
-    ownedKinds.node,
-  ]);
-  for (const zone of ZONES) {
-    server.seed(ownedKinds.node, {
-      apiVersion: 'v1',
-      kind: 'Node',
-      metadata: { name: `node-${zone}`, labels: { 'topology.kubernetes.io/zone': zone } },
-      status: { conditions: [{ type: 'Ready', status: 'True' }] },
-    } as KubeObject);
-  }
-  return server;
+  return fleetApiServer(
+    ZONES.map((zone) => `node-${zone}`),
+    {
+      extraKinds: [{ type: keyDirectoryType, statusSubresource: true }],
+      zoneOf: (node) => node.slice('node-'.length),
+    },
+  );
 }
 
 /** A KeyDirectory pod as the lead's controller runs it (kd-contract), serving on loopback. */

@@ -18,7 +18,7 @@ import {
 import type { V1ConfigMap, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { hexToBytes } from '@noble/hashes/utils.js';
 import { builtin, type KubeObject } from '../../runtime/resource.ts';
-import { FakeApiServer } from '../../runtime/testing/fake-apiserver.ts';
+import { FakeApiServer, type FakeResource } from '../../runtime/testing/fake-apiserver.ts';
 import { Label } from '../../specs/labels.ts';
 import { DataKey, Env, HttpPath } from '../../specs/vault-contract.ts';
 import type { AdminCaller, AdminConnector, AdminStatus } from './member-admin.ts';
@@ -40,10 +40,17 @@ export function signedCertificateRequest(
   return Buffer.from(encodeCertificateRequest(request, signature)).toString('base64url');
 }
 
-/** A fake API server serving every kind the VaultFleet controller reads or writes, with `nodes` Ready. */
-export function fleetApiServer(nodes: readonly string[]): FakeApiServer {
+/**
+ * A fake API server serving every kind the VaultFleet controller reads or writes (and `extraKinds`),
+ * with `nodes` Ready; `zoneOf` gives a node its topology zone label.
+ */
+export function fleetApiServer(
+  nodes: readonly string[],
+  options: { extraKinds?: readonly FakeResource[]; zoneOf?: (node: string) => string } = {},
+): FakeApiServer {
   const api = new FakeApiServer([
     { type: vaultFleetType, statusSubresource: true },
+    ...(options.extraKinds ?? []),
     builtin.pod,
     builtin.persistentVolumeClaim,
     builtin.secret,
@@ -56,8 +63,11 @@ export function fleetApiServer(nodes: readonly string[]): FakeApiServer {
     ownedKinds.node,
   ]);
   for (const name of nodes) {
+    const zone = options.zoneOf?.(name);
     api.seed(ownedKinds.node, {
-      metadata: { name },
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name, ...(zone ? { labels: { 'topology.kubernetes.io/zone': zone } } : {}) },
       status: { conditions: [{ type: 'Ready', status: 'True' }] },
     } as KubeObject);
   }
