@@ -25,6 +25,7 @@ import {
   inMemoryLog,
 } from '../../vault-node/src/escrow/testing.ts';
 import { IDENTITY_SLOT } from '../../vault-node/src/hsm/hsm.ts';
+import { OpaqueLoginPool } from '../../vault-node/src/hsm/opaque-login-pool.ts';
 import { provisionFleet } from '../../vault-node/src/hsm/testing.ts';
 
 const { values } = parseArgs({
@@ -67,6 +68,55 @@ process.stdout.write(
     .map((x) => x.toFixed(2))
     .join(' ')}\n`,
 );
+/**
+ * Recover starts (commit + startLogin + signature) with `inFlight` concurrent requests, startLogin
+ * on `pool`: throughput, and CPU of the whole process (all threads) and of the main thread's
+ * event loop per start. The main thread is what a leader also needs for Raft and HTTP.
+ */
+async function concurrentStarts(poolSize: number, inFlight: number, total: number): Promise<void> {
+  const pool = new OpaqueLoginPool(poolSize);
+  const f = await provisionFleet(1, { extra: { opaqueLoginPool: pool } });
+  try {
+    const h = f.members[0]!.hsm;
+    const l = inMemoryLog(h);
+    const svc = new EscrowService({ hsm: h, propose: l.propose, guessLimit: 255 });
+    const ids = Array.from({ length: inFlight }, (_, i) => `concurrent-${i}`);
+    for (const userId of ids) {
+      let ticket: Uint8Array = new Uint8Array();
+      const record = await clientRegister(f.fleetId, userId, 'pw', async (registrationRequest) => {
+        const r = await svc.registerStart({ userId, registrationRequest });
+        ticket = r.ticket;
+        return r.registrationResponse;
+      });
+      await svc.registerFinish({ userId, ticket, registrationRecord: record });
+    }
+    const request = bytes(opaque.client.startLogin({ password: 'pw' }).startLoginRequest);
+    const run = async (n: number) => {
+      let next = 0;
+      await Promise.all(
+        ids.map(async (userId) => {
+          while (next++ < n) await svc.recoverStart({ userId, startLoginRequest: request });
+        }),
+      );
+    };
+    await run(inFlight * 2); // warm-up: threads, JIT
+    const elu = performance.eventLoopUtilization();
+    const cpu = process.cpuUsage();
+    const t = performance.now();
+    await run(total);
+    const seconds = (performance.now() - t) / 1000;
+    const used = process.cpuUsage(cpu);
+    const mainBusyMs = performance.eventLoopUtilization(elu).active;
+    process.stdout.write(
+      `${`recover start, ${inFlight} in flight, ${poolSize} OPAQUE threads`.padEnd(50)} ${(total / seconds).toFixed(0).padStart(6)} /s  ` +
+        `process CPU ${((used.user + used.system) / 1000 / total).toFixed(2)} ms/op  main thread busy ${(mainBusyMs / total).toFixed(2)} ms/op\n`,
+    );
+  } finally {
+    await pool.close();
+    await f.cleanup();
+  }
+}
+
 const fleet = await provisionFleet(1);
 try {
   const hsm = fleet.members[0]!.hsm;
@@ -129,6 +179,8 @@ try {
   for (let i = 0; i < N * 10; i++)
     await timed(signs, () => hsm.sign(IDENTITY_SLOT, Purpose.raftMessage, body));
   summary('HSM sign (raft message, 256 B)', signs);
+
+  for (const threads of [0, 1]) await concurrentStarts(threads, 16, N * 2);
   await hsm.flush();
 
   // State machine alone.

@@ -107,17 +107,24 @@ function sourceTransport(baseUrl: string, localAddress: string): Transport {
   };
 }
 
-/** CPU milliseconds (user + system) the running members have spent so far, from /proc. */
+/** CPU milliseconds (user + system, all threads) member `m` has spent so far, from /proc. */
+function memberCpuMs(m: LocalMember): number {
+  if (!m.process?.pid) return 0;
+  // Fields after the parenthesised command name; utime and stime are the 12th and 13th of them.
+  const stat = readFileSync(`/proc/${m.process.pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10; // USER_HZ is 100 on Linux
+}
+
+/** CPU milliseconds the running members have spent so far. */
 function membersCpuMs(fleet: LocalFleet): number {
-  let ticks = 0;
-  for (const m of fleet.members) {
-    if (!m.process?.pid) continue;
-    // Fields after the parenthesised command name; utime and stime are the 12th and 13th of them.
-    const stat = readFileSync(`/proc/${m.process.pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    ticks += Number(fields[11]) + Number(fields[12]);
-  }
-  return ticks * 10; // USER_HZ is 100 on Linux
+  return fleet.members.reduce((sum, m) => sum + memberCpuMs(m), 0);
+}
+
+/** CPU milliseconds of this (client) process so far. */
+function clientCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
 }
 
 function line(name: string, n: number, seconds: number, latencies: number[], cpuMs: number): void {
@@ -241,6 +248,8 @@ try {
       await (set[w] as BackupClient).recover(`bench-${u}`, password(u));
     }); // warm-up: connections, JIT
     cpu = membersCpuMs(fleet);
+    const leaderCpu = memberCpuMs(leader);
+    const clientCpu = clientCpuMs();
     retried = new Map();
     const run = await drive(RECOVERIES, CONCURRENCY, async (w, i) => {
       const u = user(w, i);
@@ -253,6 +262,11 @@ try {
       run.seconds,
       run.latencies,
       cpuPerRecovery * run.latencies.length,
+    );
+    const perOp = (ms: number) => (ms / run.latencies.length).toFixed(1);
+    process.stdout.write(
+      `  of which the leader ${perOp(memberCpuMs(leader) - leaderCpu)} ms/op; ` +
+        `client process (${CONCURRENCY} BackupClients) ${perOp(clientCpuMs() - clientCpu)} ms/op\n`,
     );
     process.stdout.write(`  ${run.failures} failed; retried: ${retriedText()}\n`);
     const sorted = [...run.latencies].sort((a, b) => a - b);

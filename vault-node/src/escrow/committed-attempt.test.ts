@@ -58,7 +58,7 @@ async function setup() {
 describe('the HSM evaluates only committed attempts, once each', () => {
   it('refuses an attempt no entry granted, and one whose commit result the caller made up', async () => {
     const { log, userId, evaluate } = await setup();
-    expect(() => evaluate(0, { index: log.committed() + 1, term: 1 })).toThrow(HsmError);
+    await expect(evaluate(0, { index: log.committed() + 1, term: 1 })).rejects.toThrow(HsmError);
     // A propose that skips consensus and answers "granted" itself: the evaluation is refused.
     const record = log.sm.get(userId)!;
     const before = evaluations();
@@ -87,7 +87,7 @@ describe('the HSM evaluates only committed attempts, once each', () => {
     const { svc, log, userId, evaluate } = await setup();
     await svc.recoverStart({ userId, startLoginRequest: request() });
     const index = log.committed();
-    expect(() => evaluate(0, { index, term: 1 })).toThrow(/no committed, unused attempt/);
+    await expect(evaluate(0, { index, term: 1 })).rejects.toThrow(/no committed, unused attempt/);
   });
 
   it('the grant names its entry exactly: another term, user or registration is refused', async () => {
@@ -96,20 +96,20 @@ describe('the HSM evaluates only committed attempts, once each', () => {
     // Commit an attempt for a's user without evaluating it (the state machine alone).
     await a.log.propose(encodeCommand({ op: 'attempt', userId: a.userId }));
     const index = a.log.committed();
-    expect(() => a.evaluate(0, { index, term: 2 })).toThrow(HsmError);
-    expect(() => a.evaluate(0, { index, term: 1 }, b.userId)).toThrow(HsmError);
-    expect(() => b.evaluate(0, { index, term: 1 }, a.userId)).toThrow(HsmError); // b's registration
+    await expect(a.evaluate(0, { index, term: 2 })).rejects.toThrow(HsmError);
+    await expect(a.evaluate(0, { index, term: 1 }, b.userId)).rejects.toThrow(HsmError);
+    await expect(b.evaluate(0, { index, term: 1 }, a.userId)).rejects.toThrow(HsmError); // b's registration
     // Another member's HSM never heard of it (its member did not apply it).
-    expect(() => a.evaluate(1, { index, term: 1 })).toThrow(HsmError);
+    await expect(a.evaluate(1, { index, term: 1 })).rejects.toThrow(HsmError);
     // None of the refusals used it up.
-    expect(a.evaluate(0, { index, term: 1 }).loginResponse.length).toBeGreaterThan(0);
+    expect((await a.evaluate(0, { index, term: 1 })).loginResponse.length).toBeGreaterThan(0);
   });
 
   it('an attempt not evaluated within the login TTL expires (it stays spent)', async () => {
     const { log, userId, evaluate } = await setup();
     await log.propose(encodeCommand({ op: 'attempt', userId }));
     now += 1_001;
-    expect(() => evaluate(0, { index: log.committed(), term: 1 })).toThrow(HsmError);
+    await expect(evaluate(0, { index: log.committed(), term: 1 })).rejects.toThrow(HsmError);
     expect(log.sm.get(userId)!.attempts).toBe(1);
   });
 
@@ -120,13 +120,13 @@ describe('the HSM evaluates only committed attempts, once each', () => {
       await log.propose(encodeCommand({ op: 'attempt', userId }));
       indices.push(log.committed());
     }
-    expect(() => evaluate(0, { index: indices[0]!, term: 1 })).toThrow(HsmError);
-    expect(evaluate(0, { index: indices[4]!, term: 1 }).loginId.length).toBeGreaterThan(0);
+    await expect(evaluate(0, { index: indices[0]!, term: 1 })).rejects.toThrow(HsmError);
+    expect((await evaluate(0, { index: indices[4]!, term: 1 })).loginId.length).toBeGreaterThan(0);
   });
 
   it('every refusal is in the audit log, apart from the evaluations', async () => {
     const { log, evaluate } = await setup();
-    expect(() => evaluate(0, { index: log.committed() + 100, term: 1 })).toThrow(HsmError);
+    await expect(evaluate(0, { index: log.committed() + 100, term: 1 })).rejects.toThrow(HsmError);
     await hsmOf(0).flush();
     expect(auditOps().at(-1)).toMatchObject({
       op: 'opaque-start-login-refused',

@@ -207,7 +207,7 @@ export class EscrowService {
   async recoverStart(req: RecoverStartRequest): Promise<RecoverStartResponse> {
     const granted = decodeAttemptResult(await this.#commit({ op: 'attempt', userId: req.userId }));
     if (granted.status !== 'ok') throw refused(granted.status);
-    const r = this.#hsm.opaqueStartLogin(this.#slot, {
+    const r = await this.#hsm.opaqueStartLogin(this.#slot, {
       userId: req.userId,
       credentialNonce: granted.credentialNonce,
       registrationRecord: granted.registrationRecord,

@@ -52,6 +52,7 @@ import { AttemptLedger, type AttemptProof, type CommittedAttempt } from './attem
 import { type AuditHead, AuditLog } from './audit-log.ts';
 import { decodeEnvelope, openEnvelope, sealEnvelope } from './fleet-secret.ts';
 import { OpaqueEngine } from './opaque-engine.ts';
+import type { OpaqueLoginPool } from './opaque-login-pool.ts';
 import { openSlot, readSealingKey, SECRET_BYTES, sealSlot } from './sealed-slot.ts';
 
 export const IDENTITY_SLOT = 'identity';
@@ -87,6 +88,8 @@ export interface SoftwareHsmOptions {
   /** Audit log segment size before rotation, and rotated segments kept (audit-log.ts). */
   readonly auditMaxBytes?: number;
   readonly auditKeepSegments?: number;
+  /** Where OPAQUE startLogin runs (default: the process's worker pool, opaque-login-pool.ts). */
+  readonly opaqueLoginPool?: OpaqueLoginPool;
 }
 
 export interface SlotInfo {
@@ -231,6 +234,7 @@ export class SoftwareHsm {
             loginTtlMs: this.#o.loginTtlMs ?? DEFAULT_LOGIN_TTL_MS,
             sessionTtlMs: this.#o.sessionTtlMs ?? 120_000,
             maxPending: this.#o.maxPendingLogins ?? DEFAULT_MAX_PENDING,
+            ...(this.#o.opaqueLoginPool ? { loginPool: this.#o.opaqueLoginPool } : {}),
           }),
         };
     }
@@ -609,9 +613,11 @@ export class SoftwareHsm {
   /**
    * server.startLogin, only for a committed attempt not evaluated yet: `attempt` is the log index
    * and term of the attempt entry, which must have been recorded for this user and registration.
-   * The login state stays inside, named by the returned loginId.
+   * The login state stays inside, named by the returned loginId. The grant is consumed before the
+   * evaluation starts (on the OPAQUE worker thread, opaque-login-pool.ts), so two calls for one
+   * grant can never both evaluate.
    */
-  opaqueStartLogin(
+  async opaqueStartLogin(
     slot: string,
     i: {
       userId: string;
@@ -629,7 +635,7 @@ export class SoftwareHsm {
         `no committed, unused attempt at index ${i.attempt.index} (term ${i.attempt.term}) for this user and registration`,
       );
     }
-    const r = engine.startLogin(i);
+    const r = await engine.startLogin(i);
     this.#audit.append('opaque-start-login', slot, `attempt=${i.attempt.index}`);
     return r;
   }

@@ -43,6 +43,7 @@ import { base64url, concatBytes, ctEqual, fromBase64url } from '@keyfleet/sdk/hs
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import * as opaque from '@serenity-kit/opaque';
+import { type OpaqueLoginPool, StartLoginRefused, sharedLoginPool } from './opaque-login-pool.ts';
 
 /** nonce (24) || XChaCha20-Poly1305(backup key (32)) with its tag (16). */
 export const SEALED_BACKUP_KEY_BYTES = AEAD_NONCE_BYTES + BACKUP_KEY_BYTES + AEAD_TAG_BYTES;
@@ -66,6 +67,8 @@ export interface OpaqueEngineOptions {
   readonly loginTtlMs: number;
   readonly sessionTtlMs: number;
   readonly maxPending: number;
+  /** Where server.startLogin runs (default: the process's worker pool, opaque-login-pool.ts). */
+  readonly loginPool?: OpaqueLoginPool;
 }
 
 interface PendingLogin {
@@ -87,13 +90,22 @@ interface Session {
   released: boolean;
 }
 
-/** Drops expired entries (insertion order is expiry order: one TTL per map) and enforces the cap. */
-function admit<T extends { expiresAt: number }>(map: Map<string, T>, now: number, max: number): void {
+/**
+ * Drops expired entries (insertion order is expiry order: one TTL per map) and enforces the cap,
+ * counting `starting` entries that are being computed and not in the map yet.
+ */
+function admit<T extends { expiresAt: number }>(
+  map: Map<string, T>,
+  now: number,
+  max: number,
+  starting = 0,
+): void {
   for (const [k, v] of map) {
     if (v.expiresAt > now) break;
     map.delete(k);
   }
-  if (map.size >= max) throw new HsmBusyError(`too many logins in progress (${map.size}); try again shortly`);
+  if (map.size + starting >= max)
+    throw new HsmBusyError(`too many logins in progress (${map.size + starting}); try again shortly`);
 }
 
 function live<T extends { expiresAt: number }>(map: Map<string, T>, id: Uint8Array, now: number): T | null {
@@ -128,6 +140,9 @@ export class OpaqueEngine {
   readonly #o: OpaqueEngineOptions;
   readonly #logins = new Map<string, PendingLogin>();
   readonly #sessions = new Map<string, Session>();
+  readonly #pool: OpaqueLoginPool;
+  /** startLogin calls on the pool whose login state is not in #logins yet (they count against the cap). */
+  #starting = 0;
   readonly publicKey: Uint8Array;
 
   /** `setup`: the 128-byte ServerSetup. Throws when it is not one. Needs `await opaque.ready`. */
@@ -141,6 +156,7 @@ export class OpaqueEngine {
     this.#ticketKey = deriveKey(setup, 'keyfleet/v1', context('escrow/registration-ticket', o.fleetId));
     this.#sealKey = deriveKey(setup, 'keyfleet/v1', context('escrow/backup-key-seal', o.fleetId));
     this.#o = o;
+    this.#pool = o.loginPool ?? sharedLoginPool();
   }
 
   #ticketTag(userId: string, nonce: Uint8Array): Uint8Array {
@@ -186,23 +202,34 @@ export class OpaqueEngine {
     return ctEqual(ticket.subarray(CREDENTIAL_NONCE_BYTES), this.#ticketTag(userId, nonce)) ? nonce : null;
   }
 
-  startLogin(i: {
+  /**
+   * server.startLogin (on the login pool's thread), then the login state is kept under a fresh
+   * loginId and the recover-start transcript signed. The caller has already spent the attempt.
+   */
+  async startLogin(i: {
     userId: string;
     credentialNonce: Uint8Array;
     registrationRecord: Uint8Array;
     startLoginRequest: Uint8Array;
-  }): { loginId: Uint8Array; loginResponse: Uint8Array; signature: Uint8Array } {
-    const now = this.#o.now();
-    admit(this.#logins, now, this.#o.maxPending);
-    const result = callOpaque('startLoginRequest', () =>
-      opaque.server.startLogin({
-        serverSetup: this.#setup,
+  }): Promise<{ loginId: Uint8Array; loginResponse: Uint8Array; signature: Uint8Array }> {
+    admit(this.#logins, this.#o.now(), this.#o.maxPending, this.#starting);
+    this.#starting++;
+    let result: { loginResponse: string; serverLoginState: string };
+    try {
+      result = await this.#pool.startLogin({
+        setup: this.#setup,
         userIdentifier: credentialIdentifier(i.userId, i.credentialNonce),
         registrationRecord: base64url(i.registrationRecord),
         startLoginRequest: base64url(i.startLoginRequest),
         identifiers: opaqueIdentifiers(this.#o.fleetId, i.userId),
-      }),
-    );
+      });
+    } catch (e) {
+      if (e instanceof StartLoginRefused) throw new HsmInputError(`startLoginRequest: ${e.message}`);
+      throw e;
+    } finally {
+      this.#starting--;
+    }
+    const now = this.#o.now();
     const loginResponse = bytesOf(result.loginResponse, OPAQUE_SIZES.loginResponse, 'login response');
     const loginId = new Uint8Array(randomBytes(LOGIN_ID_BYTES));
     const transcript = recoverStartTranscript({

@@ -14,6 +14,7 @@ import {
   type ForwardedRequest,
   forwardedDigest,
 } from './forwarded-request.ts';
+import { PeerAnswerTooLargeError, peerPost } from './peer-post.ts';
 
 const FORWARD_TIMEOUT_MS = 15_000;
 /** How members before the peer-port forwarding marked a forward on the leader's client port. */
@@ -88,15 +89,10 @@ export class LeaderForwarding {
   /** Follower side: forwards once; throws when the leader cannot be reached or refuses the forward. */
   async send(leader: MemberId, client: string, path: string, request: unknown): Promise<ForwardedAnswer> {
     const body = await this.seal(leader, client, path, request);
-    const res = await fetch(this.#o.peerUrlOf(leader) + HttpPath.peerForward, {
-      method: 'POST',
-      headers: { 'content-type': 'application/octet-stream' },
-      body,
-      signal: AbortSignal.timeout(this.#o.timeoutMs ?? FORWARD_TIMEOUT_MS),
+    const res = await this.#post(this.#o.peerUrlOf(leader) + HttpPath.peerForward, body, {
+      'content-type': 'application/octet-stream',
     });
-    const text = await res.text();
-    if (text.length > MAX_ANSWER_BYTES)
-      throw new Error('the leader answered more than a client answer holds');
+    const text = res.text;
     if (res.status === 404 && this.#o.legacyClientUrlOf) return this.#sendLegacy(leader, path, request);
     if (res.status !== 200) {
       throw new Error(`the leader refused the forwarded request (HTTP ${res.status}): ${text.slice(0, 200)}`);
@@ -113,16 +109,28 @@ export class LeaderForwarding {
   }
 
   async #sendLegacy(leader: MemberId, path: string, request: unknown): Promise<ForwardedAnswer> {
-    const res = await fetch((this.#o.legacyClientUrlOf as (m: MemberId) => string)(leader) + path, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', [LEGACY_FORWARDED_HEADER]: this.#o.memberId },
-      body: JSON.stringify(request ?? null),
-      signal: AbortSignal.timeout(this.#o.timeoutMs ?? FORWARD_TIMEOUT_MS),
-    });
-    const text = await res.text();
-    if (text.length > MAX_ANSWER_BYTES)
-      throw new Error('the leader answered more than a client answer holds');
-    return { status: res.status, body: text === '' ? null : JSON.parse(text) };
+    const res = await this.#post(
+      (this.#o.legacyClientUrlOf as (m: MemberId) => string)(leader) + path,
+      JSON.stringify(request ?? null),
+      { 'content-type': 'application/json', [LEGACY_FORWARDED_HEADER]: this.#o.memberId },
+    );
+    return { status: res.status, body: res.text === '' ? null : JSON.parse(res.text) };
+  }
+
+  async #post(url: string, body: Uint8Array | string, headers: Record<string, string>) {
+    const { 'content-type': contentType, ...rest } = headers;
+    try {
+      return await peerPost(url, body, {
+        contentType: contentType as string,
+        headers: rest,
+        timeoutMs: this.#o.timeoutMs ?? FORWARD_TIMEOUT_MS,
+        maxAnswerBytes: MAX_ANSWER_BYTES,
+      });
+    } catch (e) {
+      if (e instanceof PeerAnswerTooLargeError)
+        throw new Error('the leader answered more than a client answer holds');
+      throw e;
+    }
   }
 
   /** Leader side: the request inside `body`, once its signature, recipient and freshness check out. */
