@@ -6,13 +6,18 @@
 // then the full decode. Anything that fails is dropped, counted by reason, and answered 4xx; only
 // verified messages reach the core.
 //
-// Outbound (fetch/undici, keep-alive): one queue per peer with at most one request in flight on
-// each channel. Messages that queue up while a request is in flight are coalesced into the next
-// envelope, so under load one HTTP round trip carries many appends (batching) while the core keeps
-// several appends outstanding (pipelining, its maxInflightAppends). One request at a time per
-// channel also keeps a peer's messages in order. Snapshots travel on their own channel, streamed in
-// 64 KiB chunks, so a large snapshot never holds up heartbeats. Failures are dropped (Raft
-// retransmits) and the peer is backed off briefly.
+// POST /raft/v1/stream carries many envelopes in one long request body, each framed and verified
+// on its own (message-stream.ts, stream-frames.ts): the same checks, minus an HTTP exchange per
+// envelope.
+//
+// Outbound (fetch/undici, keep-alive): one queue per peer. Messages go onto the peer's message
+// stream as they come, one signed envelope per batch (what one Ready queued for that peer), so
+// appends are pipelined (the core keeps several outstanding, its maxInflightAppends) and a peer's
+// messages stay in order. A peer that answers 404 on the stream path (an older member) gets one
+// request per envelope on /raft/v1/messages instead, at most one in flight, messages queued
+// meanwhile coalesced into the next. Snapshots travel on their own channel, streamed in 64 KiB
+// chunks, so a large snapshot never holds up heartbeats. Failures are dropped (Raft retransmits)
+// and the peer is backed off briefly.
 
 import { createHash } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
@@ -29,10 +34,14 @@ import {
   encodeBody,
   encodeEnvelope,
 } from './codec.ts';
+import { MessageStream } from './message-stream.ts';
 import { CounterSource, ReplayGuard } from './replay-guard.ts';
+import { encodeFrame, FrameReader, FrameTooLargeError } from './stream-frames.ts';
 
 export const RAFT_MESSAGES_PATH = '/raft/v1/messages';
 export const RAFT_SNAPSHOT_PATH = '/raft/v1/snapshot';
+/** A long POST carrying framed message envelopes (message-stream.ts). */
+export const RAFT_STREAM_PATH = '/raft/v1/stream';
 
 export type DropReason =
   | 'malformed'
@@ -95,6 +104,8 @@ const SNAPSHOT_CHUNK = 64 * 1024;
  * this many are read at once: an unauthenticated sender cannot make us hold more than that.
  */
 const MAX_CONCURRENT_SNAPSHOT_BODIES = 2;
+/** Message streams read at once (each buffers at most one frame before verifying it). */
+const MAX_CONCURRENT_STREAMS = 64;
 const BACKOFF_MIN_MS = 50;
 const BACKOFF_MAX_MS = 500;
 
@@ -127,9 +138,12 @@ function estimateBytes(m: Message): number {
 }
 
 class PeerSender {
-  url: string;
+  private target: string;
   private readonly peer: MemberId;
   private readonly t: HttpTransport;
+  private stream: MessageStream | undefined;
+  /** The peer answered 404 on the stream path (an older member): one request per envelope. */
+  private streamUnsupported = false;
   private queue: Message[] = [];
   private snapshot: Message | undefined;
   private sendingMessages = false;
@@ -141,7 +155,19 @@ class PeerSender {
   constructor(t: HttpTransport, peer: MemberId, url: string) {
     this.t = t;
     this.peer = peer;
-    this.url = url;
+    this.target = url;
+  }
+
+  get url(): string {
+    return this.target;
+  }
+
+  /** Re-addresses the peer: the stream to the old address is cut. */
+  set url(url: string) {
+    if (url === this.target) return;
+    this.target = url;
+    this.streamUnsupported = false;
+    this.stream?.kill();
   }
 
   enqueue(m: Message): void {
@@ -167,8 +193,10 @@ class PeerSender {
           this.wakeup = undefined;
           this.pump();
         }, wait);
-      } else {
+      } else if (this.streamUnsupported) {
         void this.sendMessages();
+      } else {
+        void this.streamMessages();
       }
     }
     if (!this.sendingSnapshot && this.snapshot) void this.sendSnapshot();
@@ -196,6 +224,58 @@ class PeerSender {
       this.sendingMessages = false;
       this.pump();
     }
+  }
+
+  /** Writes queued messages onto the stream, one signed frame per batch, in order. */
+  private async streamMessages(): Promise<void> {
+    this.sendingMessages = true;
+    try {
+      while (this.queue.length > 0 && !this.t.closed && !this.streamUnsupported) {
+        const stream = await this.openStream();
+        // Taken after the await: everything the current Ready queued goes into one frame.
+        const batch = this.takeBatch();
+        let frame: Uint8Array;
+        try {
+          frame = encodeFrame(await this.signedBody(CHANNEL_MESSAGES, batch));
+        } catch {
+          this.fail(batch.length);
+          break;
+        }
+        if (!stream.write(frame, batch.length)) {
+          this.fail(batch.length);
+          break;
+        }
+      }
+    } finally {
+      this.sendingMessages = false;
+      this.pump();
+    }
+  }
+
+  /** The current stream, or a new one once the previous one has been answered. */
+  private async openStream(): Promise<MessageStream> {
+    const old = this.stream;
+    if (old?.usable) return old;
+    this.stream = undefined;
+    if (old) {
+      const status = await old.end(this.t.requestTimeoutMs);
+      if (status !== 204) this.streamFailed(old, status);
+    }
+    const stream = new MessageStream(this.target + RAFT_STREAM_PATH);
+    this.stream = stream;
+    void stream.ended.then((status) => {
+      if (this.stream !== stream) return; // ended by openStream, which handles the answer
+      this.stream = undefined;
+      this.streamFailed(stream, status);
+      this.pump();
+    });
+    return stream;
+  }
+
+  private streamFailed(stream: MessageStream, status: number): void {
+    if (status === 404) this.streamUnsupported = true;
+    // Which of its messages arrived is unknown: all are counted (an upper bound).
+    this.fail(Math.max(1, stream.messages));
   }
 
   private async sendSnapshot(): Promise<void> {
@@ -231,11 +311,7 @@ class PeerSender {
     const timer = setTimeout(() => abort.abort(), timeoutMs);
     this.t.inflight.add(abort);
     try {
-      const envelope = encodeEnvelope(
-        { channel, from: this.t.id, to: this.peer, counter: this.t.counters.next() },
-        messages,
-      );
-      const body = encodeBody(await this.t.authenticator.sign(this.t.id, envelopeDigest(envelope)), envelope);
+      const body = await this.signedBody(channel, messages);
       const init: RequestInit & { duplex?: 'half' } = {
         method: 'POST',
         headers: { 'content-type': 'application/octet-stream' },
@@ -265,7 +341,17 @@ class PeerSender {
     }
   }
 
+  private async signedBody(channel: Channel, messages: Message[]): Promise<Uint8Array> {
+    const envelope = encodeEnvelope(
+      { channel, from: this.t.id, to: this.peer, counter: this.t.counters.next() },
+      messages,
+    );
+    return encodeBody(await this.t.authenticator.sign(this.t.id, envelopeDigest(envelope)), envelope);
+  }
+
   close(): void {
+    this.stream?.kill();
+    this.stream = undefined;
     if (this.wakeup) clearTimeout(this.wakeup);
     this.t.drop('send-failed', this.queue.length);
     this.queue = [];
@@ -292,6 +378,8 @@ export class HttpTransport {
   private readonly onUnknownSender: ((from: MemberId) => void) | undefined;
   private readonly senders = new Map<MemberId, PeerSender>();
   private readonly replay = new ReplayGuard();
+  /** Message streams being read: cut when the transport closes, so senders reconnect to whoever serves next. */
+  private readonly incomingStreams = new Set<Response>();
   private blocked = new Set<MemberId>();
 
   constructor(options: HttpTransportOptions) {
@@ -393,6 +481,43 @@ export class HttpTransport {
     return messages.length;
   }
 
+  /**
+   * Reads a message stream frame by frame, each through `receive` (verified on its own), in order.
+   * A replayed or partitioned frame is dropped and the stream goes on (Raft retransmits); any other
+   * refusal ends the stream with an HttpError, before anything after it is read.
+   */
+  private async receiveStream(req: Request, maxFrameBytes: number): Promise<void> {
+    const reader = new FrameReader(maxFrameBytes);
+    for await (const chunk of req as AsyncIterable<Uint8Array>) {
+      if (this.closed) throw new Error('transport closed');
+      let frames: Uint8Array[];
+      try {
+        frames = reader.push(chunk);
+      } catch (e) {
+        const err =
+          e instanceof FrameTooLargeError
+            ? new HttpError(413, 'too-large', e.message)
+            : new HttpError(400, 'malformed', e instanceof Error ? e.message : 'bad frame');
+        this.drop(err.code, 1);
+        throw err;
+      }
+      for (const frame of frames) {
+        try {
+          await this.receive(CHANNEL_MESSAGES, frame);
+        } catch (e) {
+          const err = e instanceof HttpError ? e : new HttpError(500, 'malformed', 'internal error');
+          this.drop(err.code, 1);
+          if (err.code !== 'replay' && err.code !== 'partitioned' && err.code !== 'refused-by-core')
+            throw err;
+        }
+      }
+    }
+    if (!reader.atBoundary) {
+      this.drop('malformed', 1);
+      throw new HttpError(400, 'malformed', 'stream ended inside a frame');
+    }
+  }
+
   private buildRouter(maxMessagesBody: number): Router {
     const router = express.Router();
     const route = (channel: Channel) => async (req: Request, res: Response) => {
@@ -418,6 +543,33 @@ export class HttpTransport {
       next();
     };
     router.post(RAFT_MESSAGES_PATH, raw(maxMessagesBody), route(CHANNEL_MESSAGES));
+    let streams = 0;
+    router.post(RAFT_STREAM_PATH, async (req: Request, res: Response) => {
+      if (streams >= MAX_CONCURRENT_STREAMS) {
+        this.drop('busy', 1);
+        res.status(429).json({ error: { code: 'busy', message: 'too many message streams; retry' } });
+        return;
+      }
+      streams++;
+      this.incomingStreams.add(res);
+      try {
+        await this.receiveStream(req, maxMessagesBody);
+        res.status(204).end();
+      } catch (e) {
+        if (e instanceof HttpError) {
+          // Refused frame: answer and stop reading; the sender opens a new stream after a backoff.
+          res
+            .status(e.status)
+            .set('connection', 'close')
+            .json({ error: { code: e.code, message: e.message } });
+        } else {
+          res.destroy(); // the connection broke mid-stream: nobody to answer
+        }
+      } finally {
+        streams--;
+        this.incomingStreams.delete(res);
+      }
+    });
     router.post(
       RAFT_SNAPSHOT_PATH,
       admitSnapshot,
@@ -443,6 +595,7 @@ export class HttpTransport {
   close(): void {
     this.closed = true;
     for (const a of this.inflight) a.abort();
+    for (const res of this.incomingStreams) res.destroy();
     for (const s of this.senders.values()) s.close();
   }
 }
