@@ -1,6 +1,6 @@
 import * as opaque from '@serenity-kit/opaque';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OpaqueLoginPool, StartLoginRefused } from './opaque-login-pool.ts';
+import { loginPoolSize, OpaqueLoginPool, StartLoginRefused } from './opaque-login-pool.ts';
 
 const identifiers = { client: 'alice', server: 'keyfleet:vaults/backups' };
 let setup = '';
@@ -89,4 +89,13 @@ it('a pool of size n starts at most n threads, and none for size 0', () => {
   expect(pools[0]!.threads).toBeLessThanOrEqual(2);
   expect(pools[1]!.threads).toBe(0);
   expect(() => new OpaqueLoginPool(-1)).toThrow(RangeError);
+});
+
+it('is sized by KEYFLEET_OPAQUE_THREADS (0..16, or auto: one thread with a spare core), else 0', () => {
+  expect(loginPoolSize({}, 8)).toBe(0);
+  expect(loginPoolSize({ KEYFLEET_OPAQUE_THREADS: 'auto' }, 2)).toBe(1);
+  expect(loginPoolSize({ KEYFLEET_OPAQUE_THREADS: 'auto' }, 1)).toBe(0);
+  expect(loginPoolSize({ KEYFLEET_OPAQUE_THREADS: '3' }, 1)).toBe(3);
+  for (const bad of ['17', '-1', 'x', '', '1.5'])
+    expect(loginPoolSize({ KEYFLEET_OPAQUE_THREADS: bad }, 2)).toBe(0);
 });

@@ -1,8 +1,15 @@
 // OPAQUE server.startLogin on worker threads (opaque-login-worker.ts), so that a leader's main
-// thread, which also runs Raft and HTTP, is not the one doing every login's scalar
-// multiplications: under load the leader's one thread is the fleet's bottleneck, and startLogin
-// was a quarter of its time (test/bench/vault.ts). One pool per process, shared by its HSMs;
-// threads start on first use and do not keep the process alive while idle.
+// thread, which also runs Raft and HTTP, need not do every login's scalar multiplications:
+// startLogin is a quarter of a busy leader's main-thread time (profile of test/bench/vault.ts).
+// One pool per process, shared by its HSMs; threads start on first use and do not keep the
+// process alive while idle.
+//
+// Off by default (KEYFLEET_OPAQUE_THREADS=0): a thread only pays where the member has a core to
+// spare. On our shared 2-core machine, seven members and the clients already compete for the
+// cores, and the hop cost more than it saved: 62-70 recoveries/s with one thread against 92-96
+// without, leader CPU 5.0 against 3.6 ms per recovery (A/B at load 32, fleet of 7, 32 clients).
+// test/bench/escrow.ts compares both in one process (main-thread time per start drops from about
+// 1.4 to 0.5-0.7 ms, process CPU rises by 0.3 ms).
 //
 // The fleet secret goes to the worker with each call, inside the process (a structured clone
 // between threads of the same process), never to disk or the network; the worker keeps nothing.
@@ -138,11 +145,22 @@ function startLoginHere(input: StartLoginInput): StartLoginOutput {
 
 let shared: OpaqueLoginPool | null = null;
 
+/** Environment variable: OPAQUE worker threads per process (0 runs startLogin on the main thread). */
+export const OPAQUE_THREADS_ENV = 'KEYFLEET_OPAQUE_THREADS';
+
 /**
- * The process's pool: one thread on a machine with more than one core (one leader's logins
- * saturate no more than that next to its main thread), none on a single core.
+ * The pool size `KEYFLEET_OPAQUE_THREADS` asks for: 0..16, or "auto" for one thread when there is
+ * more than one core. Unset or anything else: 0 (see the header for why).
  */
+export function loginPoolSize(env: NodeJS.ProcessEnv = process.env, cores = availableParallelism()): number {
+  const asked = env[OPAQUE_THREADS_ENV];
+  if (asked === 'auto') return cores > 1 ? 1 : 0;
+  if (asked !== undefined && /^\d{1,2}$/.test(asked) && Number(asked) <= 16) return Number(asked);
+  return 0;
+}
+
+/** The process's pool, sized by loginPoolSize(). */
 export function sharedLoginPool(): OpaqueLoginPool {
-  shared ??= new OpaqueLoginPool(availableParallelism() > 1 ? 1 : 0);
+  shared ??= new OpaqueLoginPool(loginPoolSize());
   return shared;
 }
