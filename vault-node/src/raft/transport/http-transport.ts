@@ -259,7 +259,8 @@ class PeerSender {
     this.stream = undefined;
     if (old) {
       const status = await old.end(this.t.requestTimeoutMs);
-      if (status !== 204) this.streamFailed(old, status);
+      if (status === 204) this.backoffMs = 0;
+      else this.streamFailed(old, status);
     }
     const stream = new MessageStream(this.target + RAFT_STREAM_PATH);
     this.stream = stream;
