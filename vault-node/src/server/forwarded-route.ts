@@ -10,7 +10,7 @@ import express, { type Request, type Response } from 'express';
 import type { Logger } from '../raft/node/logger.ts';
 import { answerEscrow, type EscrowEndpointDeps, RATE_LIMITED } from './client-api.ts';
 import { type ForwardedRequest, MAX_FORWARDED_BODY_BYTES } from './forwarded-request.ts';
-import { sendError } from './http.ts';
+import { sendError, writeJson } from './http.ts';
 import { ForwardRefusedError, type LeaderForwarding } from './leader-forwarding.ts';
 
 export interface ForwardedRouteDeps extends EscrowEndpointDeps {
@@ -37,7 +37,7 @@ export function forwardedRoute(d: ForwardedRouteDeps) {
     const started = performance.now();
     const reply = (status: number, answerBody: unknown) => {
       d.metrics.observe(request.path, status, (performance.now() - started) / 1000, true);
-      res.status(200).json({ status, body: answerBody });
+      writeJson(res, 200, { status, body: answerBody });
     };
     if (!d.rateLimiter.take(request.client)) return reply(RATE_LIMITED.status, RATE_LIMITED.body);
     let parsed: unknown;

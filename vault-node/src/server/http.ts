@@ -1,5 +1,6 @@
 // What every vault HTTP surface shares: errors as {error: {code, message}}, JSON bodies with a
 // size cap (413) and a parse check (400), and a final handler that never leaks internals.
+import type { ServerResponse } from 'node:http';
 import express, { type ErrorRequestHandler, type Response } from 'express';
 
 export function sendError(
@@ -12,9 +13,18 @@ export function sendError(
   res.status(status).json({ error: { code, message }, ...extra });
 }
 
-/** JSON bodies up to `limit`; anything else about the body is a 4xx with a reason. */
-export function jsonBody(limit: string) {
-  return express.json({ limit, strict: true, type: () => true });
+/**
+ * Writes `body` as a JSON answer with plain node:http calls: on hot paths (escrow requests and
+ * their forwards) express's res.json() cost more than the rest of the answer (content-type
+ * negotiation and a mime lookup per response).
+ */
+export function writeJson(res: ServerResponse, status: number, body: unknown): void {
+  const json = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(json),
+  });
+  res.end(json);
 }
 
 export const bodyErrors: ErrorRequestHandler = (error, _req, res, next) => {
