@@ -10,24 +10,17 @@
 //
 // Bounded: population stops at --budget-s seconds (default 40 min) and the figures are then
 // reported at the size reached, which every figure names. Figures are wall-clock here.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { ed25519 } from '@noble/curves/ed25519.js';
-import { signingKeys, vrfKeys } from '../../directory-node/src/keys.ts';
 import { lookupProof } from '../../directory-node/src/proofs/lookup.ts';
-import { FilesystemAuditStorage } from '../../directory-node/src/publisher/audit-storage.ts';
-import { WorkerLabelDeriver } from '../../directory-node/src/publisher/labels.ts';
-import { Publisher } from '../../directory-node/src/publisher/publisher.ts';
-import { FileWriterLock } from '../../directory-node/src/publisher/writer-lock.ts';
-import { SqliteStorage } from '../../directory-node/src/storage/sqlite.ts';
 import {
-  type Elapsed,
-  loadAverage,
-  peakRssMiB,
-  startClock,
-} from '../../directory-node/src/testing/cpu-clock.ts';
+  BenchDirectory,
+  type EpochTimes,
+  cpuPerUpdate as perUpdate,
+  positiveOption,
+  benchUsername as username,
+} from '../../directory-node/src/testing/bench-directory.ts';
+import { loadAverage, peakRssMiB } from '../../directory-node/src/testing/cpu-clock.ts';
 import { whatsappV1Hasher } from '../../directory-node/src/tree/hasher.ts';
 import { decodeLookupProof, encodeLookupProof } from '../../sdk/src/akd/codec.ts';
 import { lookupVerify } from '../../sdk/src/akd/verify.ts';
@@ -49,68 +42,27 @@ if (values.help) {
   );
   process.exit(0);
 }
-const positive = (name: string, raw: string | undefined): number => {
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer`);
-  return n;
-};
+const positive = positiveOption;
 const target = positive('entries', values.entries);
 const batch = positive('batch', values.batch);
 const budgetMs = positive('budget-s', values['budget-s']) * 1000;
 const lookups = positive('lookups', values.lookups);
 const threads = positive('label-threads', values['label-threads']);
 const BENCH = 'directory-1m';
-const enc = new TextEncoder();
 const started = performance.now();
 const elapsedS = () => (performance.now() - started) / 1000;
 
-const dir = mkdtempSync(join(tmpdir(), 'kf-bench-1m-'));
-const vrf = vrfKeys(ed25519.utils.randomSecretKey());
-const storage = new SqliteStorage(join(dir, 'directory.db'));
-const labels = new WorkerLabelDeriver(vrf.secret, vrf.expanded, threads);
-const publisher = new Publisher(
-  storage,
-  {
-    namespace: 'bench-1m',
-    hasher: whatsappV1Hasher,
-    vrf,
-    signing: signingKeys(ed25519.utils.randomSecretKey()),
-    labels,
-    now: Date.now,
-  },
-  new FilesystemAuditStorage(join(dir, 'audit')),
-  new FileWriterLock(join(dir, 'lock')),
-  { maxBatchSize: batch, epochIntervalMs: 0 },
-);
-await publisher.init();
-
-const username = (i: number) => enc.encode(`user-${i}@example.com`);
-
-/** Queues one change per user in `ids` and publishes them as one epoch; returns its times. */
-async function publishEpoch(ids: readonly number[], value: (i: number) => string): Promise<Elapsed> {
-  const changes = ids.map((i) => ({
-    requestId: value(i),
-    username: username(i),
-    value: enc.encode(value(i)),
-  }));
-  await storage.enqueueMany(changes, 10_000_000);
-  const clock = startClock();
-  const record = await publisher.publishOnce();
-  if (record === undefined || record.updates !== ids.length)
-    throw new Error('the epoch did not publish the batch');
-  return clock();
-}
-
-/** "0.41 ms CPU/update (main thread 0.20)" */
-const perUpdate = (e: Elapsed, n: number) =>
-  `${(e.cpuMs / n).toFixed(3)} ms CPU/update (main thread ${(e.mainCpuMs / n).toFixed(3)})`;
+const directory = new BenchDirectory({ threads, maxBatchSize: batch, name: '1m' });
+await directory.init();
+const { storage, vrf } = directory;
+const publishEpoch = (ids: readonly number[], value: (i: number) => string) => directory.publish(ids, value);
 
 console.log(`${threads} VRF worker thread(s), batches of ${batch}, ${loadAverage()}`);
 let users = 0;
 let publishSeconds = 0;
 let publishCpuMs = 0;
 let lastRate = 0;
-let last: Elapsed | undefined;
+let last: EpochTimes | undefined;
 while (users < target && performance.now() - started < budgetMs) {
   const n = Math.min(batch, target - users);
   last = await publishEpoch(
@@ -124,7 +76,7 @@ while (users < target && performance.now() - started < budgetMs) {
   if (users % (10 * batch) === 0 || users === target)
     console.log(
       `  ${users} entries after ${elapsedS().toFixed(0)} s: this epoch ${lastRate.toFixed(0)} inserts/s, ` +
-        `${perUpdate(last, n)}; all so far ${(users / publishSeconds).toFixed(0)} inserts/s, ` +
+        `${perUpdate(last)}; all so far ${(users / publishSeconds).toFixed(0)} inserts/s, ` +
         `${(publishCpuMs / users).toFixed(3)} ms CPU/insert; ${loadAverage()}`,
     );
 }
@@ -169,7 +121,7 @@ const rotation = await publishEpoch(rotated, (i) => `key-2-${i}`);
 const rotateRate = rotated.length / (rotation.wallMs / 1000);
 console.log(
   `rotate ${rotated.length} existing keys at ${users} entries: ${(rotation.wallMs / 1000).toFixed(2)} s, ` +
-    `${rotateRate.toFixed(0)} updates/s, ${perUpdate(rotation, rotated.length)}; ${loadAverage()}`,
+    `${rotateRate.toFixed(0)} updates/s, ${perUpdate(rotation)}; ${loadAverage()}`,
 );
 report({
   bench: BENCH,
@@ -261,7 +213,4 @@ console.log(`peak memory ${peakMiB.toFixed(0)} MiB; whole run ${elapsedS().toFix
 report({ bench: BENCH, name: `peak RSS at ${users}`, value: Math.round(peakMiB), unit: 'MiB' });
 report({ bench: BENCH, name: 'run time', value: Math.round(elapsedS()), unit: 's' });
 
-await publisher.stop();
-await labels.close();
-storage.close();
-rmSync(dir, { recursive: true, force: true });
+await directory.close();

@@ -7,19 +7,17 @@
 //
 // Populating a directory costs one VRF label per user, so the 100k directory takes a minute
 // or so to build before its figures appear. Figures are wall-clock on this machine.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { ed25519 } from '@noble/curves/ed25519.js';
-import { signingKeys, vrfKeys } from '../../directory-node/src/keys.ts';
 import { historyProof } from '../../directory-node/src/proofs/history.ts';
 import { lookupProof } from '../../directory-node/src/proofs/lookup.ts';
-import { FilesystemAuditStorage } from '../../directory-node/src/publisher/audit-storage.ts';
-import { type LabelDeriver, WorkerLabelDeriver } from '../../directory-node/src/publisher/labels.ts';
-import { Publisher } from '../../directory-node/src/publisher/publisher.ts';
-import { FileWriterLock } from '../../directory-node/src/publisher/writer-lock.ts';
-import { SqliteStorage } from '../../directory-node/src/storage/sqlite.ts';
+import {
+  BenchDirectory,
+  benchUsername,
+  cpuPerUpdate,
+  type EpochTimes,
+} from '../../directory-node/src/testing/bench-directory.ts';
+import { loadAverage, peakRssMiB } from '../../directory-node/src/testing/cpu-clock.ts';
 import { whatsappV1Hasher } from '../../directory-node/src/tree/hasher.ts';
 import { encodeHistoryProof, encodeLookupProof } from '../../sdk/src/akd/codec.ts';
 import { deriveNodeLabel } from '../../sdk/src/akd/vrf-labels.ts';
@@ -54,60 +52,19 @@ const lookups = Math.max(1, Number(values.lookups));
 const enc = new TextEncoder();
 const kib = (n: number) => n / 1024;
 
-const dir = mkdtempSync(join(tmpdir(), 'kf-bench-dir-'));
-const vrf = vrfKeys(ed25519.utils.randomSecretKey());
-const storage = new SqliteStorage(join(dir, 'directory.db'));
-const workers = new WorkerLabelDeriver(vrf.secret, vrf.expanded, threads);
-/** Time spent deriving VRF labels, to show what an epoch's time goes to. */
-let labelSeconds = 0;
-const labels: LabelDeriver = {
-  derive: async (requests) => {
-    const t0 = performance.now();
-    const out = await workers.derive(requests);
-    labelSeconds += (performance.now() - t0) / 1000;
-    return out;
-  },
-  close: () => workers.close(),
-};
-const ctx = {
-  namespace: 'bench',
-  hasher: whatsappV1Hasher,
-  vrf,
-  signing: signingKeys(ed25519.utils.randomSecretKey()),
-  labels,
-  now: Date.now,
-};
-const publisher = new Publisher(
-  storage,
-  ctx,
-  new FilesystemAuditStorage(join(dir, 'audit')),
-  new FileWriterLock(join(dir, 'lock')),
-  {
-    maxBatchSize: 1_000_000,
-    epochIntervalMs: 0,
-  },
-);
-await publisher.init();
+const directory = new BenchDirectory({ threads, maxBatchSize: 1_000_000, name: 'directory' });
+await directory.init();
+const { storage, vrf } = directory;
 let users = 0;
 
-/** Queues `n` new users and publishes them as one epoch; returns seconds spent publishing. */
-async function publishNewUsers(n: number): Promise<{ seconds: number; labels: number }> {
-  const changes = Array.from({ length: n }, (_, i) => {
-    const id = users + i;
-    return {
-      requestId: `u${id}`,
-      username: enc.encode(`user-${id}@example.com`),
-      value: enc.encode(`public-key-${id}`),
-    };
-  });
-  for (let i = 0; i < changes.length; i += 10_000)
-    await storage.enqueueMany(changes.slice(i, i + 10_000), 10_000_000);
+/** Publishes `n` new users as one epoch. */
+async function publishNewUsers(n: number): Promise<EpochTimes> {
+  const times = await directory.publish(
+    Array.from({ length: n }, (_, k) => users + k),
+    (i) => `public-key-${i}`,
+  );
   users += n;
-  labelSeconds = 0;
-  const t0 = performance.now();
-  const record = await publisher.publishOnce();
-  if (record === undefined || record.updates !== n) throw new Error('epoch did not publish the batch');
-  return { seconds: (performance.now() - t0) / 1000, labels: labelSeconds };
+  return times;
 }
 
 /** Mean CPU ms per call (this thread), over 50 calls. */
@@ -134,11 +91,7 @@ report({
   value: sodiumMs,
   unit: 'ms',
 });
-console.log(
-  `load average ${loadavg()
-    .map((x) => x.toFixed(2))
-    .join(' ')}, ${threads} VRF worker thread(s)`,
-);
+console.log(`${loadAverage()}, ${threads} VRF worker thread(s)`);
 for (const size of sizes) {
   while (users < size) {
     const n = Math.min(10_000, size - users);
@@ -148,10 +101,10 @@ for (const size of sizes) {
   if (size > 0) process.stderr.write('\n');
   for (const batch of batches) {
     const before = users;
-    const { seconds, labels: vrfSeconds } = await publishNewUsers(batch);
-    const rate = batch / seconds;
+    const t = await publishNewUsers(batch);
+    const rate = batch / (t.wallMs / 1000);
     console.log(
-      `publish ${batch} new users into ${before} entries: ${seconds.toFixed(2)} s (VRF labels ${vrfSeconds.toFixed(2)} s), ${rate.toFixed(0)} updates/s`,
+      `publish ${batch} new users into ${before} entries: ${(t.wallMs / 1000).toFixed(2)} s (waiting for VRF labels ${(t.labelWallMs / 1000).toFixed(2)} s), ${rate.toFixed(0)} updates/s, ${cpuPerUpdate(t)}; ${loadAverage()}`,
     );
     report({
       bench: 'directory',
@@ -160,13 +113,19 @@ for (const size of sizes) {
       unit: 'updates/s',
       goal: '>= 5000/s at 1M',
     });
+    report({
+      bench: 'directory',
+      name: `publish ${batch} into ${size}: CPU time (all threads)`,
+      value: t.cpuMs / batch,
+      unit: 'ms/update',
+    });
   }
 }
 
 const lookupTimes: number[] = [];
 let lookupBytes = 0;
 for (let i = 0; i < lookups; i++) {
-  const username = enc.encode(`user-${Math.floor((i * 7919) % users)}@example.com`);
+  const username = benchUsername(Math.floor((i * 7919) % users));
   const t0 = performance.now();
   const { proof } = await storage.read((s) => lookupProof(s, whatsappV1Hasher, vrf, username));
   const bytes = encodeLookupProof(proof);
@@ -186,11 +145,8 @@ report({
 });
 
 // A user with a few versions for the history figure.
-const target = enc.encode('user-0@example.com');
-for (let v = 2; v <= 5; v++) {
-  await storage.enqueue({ requestId: `h${v}`, username: target, value: enc.encode(`rotated-${v}`) }, 1e9);
-  await publisher.publishOnce();
-}
+const target = benchUsername(0);
+for (let v = 2; v <= 5; v++) await directory.publish([0], () => `rotated-${v}`);
 const t0 = performance.now();
 const { proof: hist } = await storage.read((s) =>
   historyProof(s, whatsappV1Hasher, vrf, target, { kind: 'complete' }),
@@ -203,7 +159,7 @@ console.log(
 report({ bench: 'directory', name: 'history proof generation (5 versions)', value: histMs, unit: 'ms' });
 report({ bench: 'directory', name: 'history proof size (5 versions)', value: histBytes, unit: 'bytes' });
 
-await publisher.stop();
-await labels.close();
-storage.close();
-rmSync(dir, { recursive: true, force: true });
+const peak = peakRssMiB();
+console.log(`peak memory ${peak.toFixed(0)} MiB; ${loadAverage()}`);
+report({ bench: 'directory', name: 'peak RSS', value: Math.round(peak), unit: 'MiB' });
+await directory.close();

@@ -49,9 +49,8 @@ export class SqliteStorage implements DirectoryStorage {
     this.db = new DatabaseSync(path, { readOnly: options.readOnly ?? false });
     this.db.exec('PRAGMA busy_timeout = 10000');
     // An epoch reads and rewrites the paths of its leaves, spread over the whole tree: keep
-    // the upper levels in the page cache (256 MiB at most) and read the file through mmap.
-    this.db.exec('PRAGMA cache_size = -262144');
-    this.db.exec('PRAGMA mmap_size = 4294967296');
+    // the upper levels in the page cache (128 MiB at most, not SQLite's default 2 MiB).
+    this.db.exec('PRAGMA cache_size = -131072');
     if (!options.readOnly) {
       this.db.exec('PRAGMA journal_mode = WAL');
       this.db.exec('PRAGMA synchronous = FULL');

@@ -93,3 +93,10 @@ export class BenchDirectory {
 export function cpuPerUpdate(e: EpochTimes): string {
   return `${(e.cpuMs / e.updates).toFixed(3)} ms CPU/update (main thread ${(e.mainCpuMs / e.updates).toFixed(3)})`;
 }
+
+/** A benchmark's `--name` option as a positive integer. */
+export function positiveOption(name: string, raw: string | undefined): number {
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer`);
+  return n;
+}
