@@ -35,6 +35,7 @@
 // every rotated segment ends with a checkpoint signed by the identity key, so nobody without that
 // key can forge a suffix either.
 
+import { createHash } from 'node:crypto';
 import {
   closeSync,
   fstatSync,
@@ -101,8 +102,9 @@ function bodyJson(e: Omit<AuditEntry, 'hash'>): string {
   });
 }
 
+/** SHA-256 through node:crypto (OpenSSL): three entries per recovery on a leader's main thread. */
 function entryHash(body: string): string {
-  return toHex(sha256(utf8(`keyfleet/v1/hsm-audit\0${body}`)));
+  return createHash('sha256').update(`keyfleet/v1/hsm-audit\0${body}`, 'utf8').digest('hex');
 }
 
 /** What a checkpoint's signature covers. */
