@@ -63,11 +63,18 @@ export class MessageStream {
   /** Queues a frame. False when the stream is over or its receiver fell too far behind (then it is cut). */
   write(frame: Uint8Array, messages: number): boolean {
     if (this.done) return false;
-    if (-(this.controller.desiredSize ?? 0) > MAX_BUFFERED_BYTES) {
+    const desired = this.controller.desiredSize;
+    // null: the body errored (the request failed and its outcome is still on its way to `ended`).
+    if (desired === null || -desired > MAX_BUFFERED_BYTES) {
       this.kill();
       return false;
     }
-    this.controller.enqueue(frame);
+    try {
+      this.controller.enqueue(frame);
+    } catch {
+      this.kill(); // closed under us: the request is over
+      return false;
+    }
     this.bytes += frame.length;
     this.messages += messages;
     return true;
@@ -89,6 +96,7 @@ export class MessageStream {
   }
 
   kill(): void {
+    this.done = true;
     this.abort.abort();
     try {
       this.controller.error(new Error('stream closed'));
