@@ -212,22 +212,6 @@ for (const f of A.audits) {
   );
 }
 
-// Synthetic: the first epoch of a directory that inserts 100k leaves (50k users, fresh and stale
-// entries alike are leaves), verified from the empty root. Built by our own code, so this times
-// the rebuild, not agreement with akd.
-{
-  const n = 100_000;
-  const seed = blake3(new TextEncoder().encode('bench-audit'));
-  const inserted = Array.from({ length: n }, (_, i) => {
-    const v = blake3(Uint8Array.from([...seed, i & 0xff, (i >> 8) & 0xff, (i >> 16) & 0xff]));
-    return { label: leafLabel(v), value: blake3(v) };
-  });
-  const end = computeRootHash(inserted.map((e) => leafElement(e.label, e.value, 1n)));
-  const start = computeRootHash([]);
-  const ms = time(() => verifyConsecutiveAppendOnly({ unchangedNodes: [], inserted }, start, end, 1n), 1);
-  figure('audit verify synthetic 100k inserted leaves, epoch 0..1', ms);
-}
-
 console.log(
   `\nakd verification, mean ms per operation: CPU time (best of 3 rounds) and wall clock (${loadAverage()})`,
 );
@@ -299,20 +283,26 @@ ours.push(
     name: `lookup proof generation at ${users}`,
     value: e.wallMs / lookups,
     unit: 'ms',
-    cpuMs: e.cpuMs / lookups,
+    cpuMs: e.mainCpuMs / lookups,
   });
   for (let v = 2; v <= 5; v++) await directory.publish([0], () => `rotated-${v}`);
   const h = startClock();
   await storage.read((s) => historyProof(s, whatsappV1Hasher, vrf, benchUsername(0), { kind: 'complete' }));
   const he = h();
-  ours.push({ name: 'history proof generation (5 versions)', value: he.wallMs, unit: 'ms', cpuMs: he.cpuMs });
+  ours.push({
+    name: 'history proof generation (5 versions)',
+    value: he.wallMs,
+    unit: 'ms',
+    cpuMs: he.mainCpuMs,
+  });
 }
 await directory.close();
+// before the synthetic audit below, which needs far more memory than anything else here
 ours.push({ name: 'peak RSS', value: peakRssMiB(), unit: 'MiB' });
 
 console.log(
   `\npublishing and proof generation (${loadAverage()}); keyfleet: SQLite, ${threads} VRF label thread(s); ` +
-    'akd 0.13: in-memory storage, one thread. CPU = CPU time per update or per proof (all threads).',
+    'akd 0.13: in-memory storage, one thread. CPU = CPU time per update (all threads) or per proof (the main thread).',
 );
 const pw = Math.max(...ours.map((f) => f.name.length + f.unit.length + 3));
 console.log(
@@ -330,4 +320,24 @@ for (const f of ours) {
   if (ratio !== undefined) report({ bench: 'akd', name: `${f.name}: keyfleet/akd`, value: ratio, unit: 'x' });
   if (cpuRatio !== undefined)
     report({ bench: 'akd', name: `${f.name}: keyfleet/akd CPU time`, value: cpuRatio, unit: 'x' });
+}
+
+// Synthetic: the first epoch of a directory that inserts 100k leaves (50k users, fresh and stale
+// entries alike are leaves), verified from the empty root. Built by our own code, so this times
+// the rebuild, not agreement with akd.
+{
+  const n = 100_000;
+  const seed = blake3(new TextEncoder().encode('bench-audit'));
+  const inserted = Array.from({ length: n }, (_, i) => {
+    const v = blake3(Uint8Array.from([...seed, i & 0xff, (i >> 8) & 0xff, (i >> 16) & 0xff]));
+    return { label: leafLabel(v), value: blake3(v) };
+  });
+  const end = computeRootHash(inserted.map((e) => leafElement(e.label, e.value, 1n)));
+  const start = computeRootHash([]);
+  const ms = time(() => verifyConsecutiveAppendOnly({ unchangedNodes: [], inserted }, start, end, 1n), 1);
+  console.log(
+    `\naudit verify, synthetic 100k inserted leaves, epoch 0..1: ${ms.cpuMs.toFixed(0)} ms CPU, ${ms.wallMs.toFixed(0)} ms wall; ` +
+      `peak RSS of the whole run ${peakRssMiB().toFixed(0)} MiB; ${loadAverage()}`,
+  );
+  report({ bench: 'akd', name: 'audit verify synthetic 100k (CPU ms)', value: ms.cpuMs, unit: 'ms' });
 }
