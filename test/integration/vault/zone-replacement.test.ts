@@ -21,8 +21,22 @@ afterAll(async () => {
   await fleet?.destroy();
 });
 
-function changeMembership(leader: LocalMember, kind: string, member: LocalMember) {
-  return fleet.admin(leader).call('POST', HttpPath.adminMembership, { kind, member: member.id });
+/**
+ * A membership change through `leader`, retried while a leader just elected has not committed an
+ * entry of its term yet (Raft refuses changes until then; the operator retries the same way).
+ */
+async function changeMembership(leader: LocalMember, kind: string, member: LocalMember): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      await fleet.admin(leader).call('POST', HttpPath.adminMembership, { kind, member: member.id });
+      return;
+    } catch (e) {
+      const termNotCommitted = e instanceof Error && /not yet committed an entry of its term/.test(e.message);
+      if (!termNotCommitted || Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
 }
 
 describe('a zone replaced while the leaving zone leads', () => {
