@@ -67,4 +67,13 @@ describe('vault configuration from the environment', () => {
       expect.stringContaining('"new" or "existing"'),
     ]);
   });
+
+  it('accepts OPAQUE worker threads 0..16 or auto, and refuses anything else at start', () => {
+    for (const ok of ['0', '1', '16', 'auto']) expect(problems({ KEYFLEET_OPAQUE_THREADS: ok })).toEqual([]);
+    for (const bad of ['17', '-1', 'two', '', ' 1']) {
+      expect(problems({ KEYFLEET_OPAQUE_THREADS: bad })).toEqual([
+        expect.stringContaining('KEYFLEET_OPAQUE_THREADS must be'),
+      ]);
+    }
+  });
 });

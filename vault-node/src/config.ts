@@ -118,6 +118,11 @@ export function readConfig(env: Environment): VaultConfig {
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) {
     problems.push(`${Env.logLevel} must be debug, info, warn or error`);
   }
+  // Read by the HSM's OPAQUE pool (opaque-login-pool.ts); checked here so a typo fails at start.
+  const opaqueThreads = env[Env.opaqueThreads];
+  if (opaqueThreads !== undefined && !/^(auto|\d|1[0-6])$/.test(opaqueThreads)) {
+    problems.push(`${Env.opaqueThreads} must be a number of threads from 0 to 16, or auto`);
+  }
   const config: VaultConfig = {
     fleetId,
     memberId,

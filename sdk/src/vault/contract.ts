@@ -66,6 +66,8 @@ export const Env = {
   /** Raft tick in milliseconds (default 100); tests shorten it. */
   tickMs: 'KEYFLEET_RAFT_TICK_MS',
   logLevel: 'KEYFLEET_LOG_LEVEL',
+  /** OPAQUE worker threads: 0..16 or `auto` (default 0; vault-node/src/hsm/opaque-login-pool.ts says why). */
+  opaqueThreads: 'KEYFLEET_OPAQUE_THREADS',
   tmpDir: 'TMPDIR',
 } as const;
 

@@ -16,6 +16,7 @@
 // With `size` 0, or when the workers cannot start, startLogin runs on the calling thread.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { Env } from '@keyfleet/sdk/vault/contract';
 import * as opaque from '@serenity-kit/opaque';
 
 export interface StartLoginInput {
@@ -146,11 +147,12 @@ function startLoginHere(input: StartLoginInput): StartLoginOutput {
 let shared: OpaqueLoginPool | null = null;
 
 /** Environment variable: OPAQUE worker threads per process (0 runs startLogin on the main thread). */
-export const OPAQUE_THREADS_ENV = 'KEYFLEET_OPAQUE_THREADS';
+export const OPAQUE_THREADS_ENV = Env.opaqueThreads;
 
 /**
  * The pool size `KEYFLEET_OPAQUE_THREADS` asks for: 0..16, or "auto" for one thread when there is
- * more than one core. Unset or anything else: 0 (see the header for why).
+ * more than one core. Unset: 0 (see the header for why). The member's config refuses other values
+ * at start (config.ts); anything else here also means 0.
  */
 export function loginPoolSize(env: NodeJS.ProcessEnv = process.env, cores = availableParallelism()): number {
   const asked = env[OPAQUE_THREADS_ENV];
