@@ -3,7 +3,7 @@
  * hot paths: directory publishers derive a VRF label per leaf, clients verify three VRF
  * proofs per lookup. @noble (ecvrf.ts) stays the reference: every function here gives the
  * same bytes as its ecvrf.ts counterpart (libsodium.test.ts checks that on random inputs),
- * and verification hands every case libsodium refuses to the reference.
+ * and verification hands every input libsodium refuses to the reference.
  *
  * libsodium exposes no bare point decoding or variable-base multiplication of an arbitrary
  * point: `crypto_scalarmult_ed25519_noclamp` accepts canonical points of the prime-order
@@ -27,6 +27,7 @@ import {
   encodeToCurvePrefix,
   outputFromCofactorGamma,
   VRF_PROOF_BYTES,
+  VrfError,
   type VrfPublicKey,
   type VrfSecretKey,
   vrfPublicKey,
@@ -128,9 +129,10 @@ export function vrfProveLibsodium(secretKey: Uint8Array | VrfSecretKey, alpha: U
 }
 
 /**
- * ECVRF_verify with libsodium, or undefined when libsodium refuses an input (a Gamma outside
- * the prime-order subgroup, a zero scalar, ...) or the challenge does not match: then only
- * the reference can say whether the proof is valid, and why not.
+ * ECVRF_verify with libsodium: beta if `pi` is valid for `alpha`; throws VrfError if it is not
+ * (libsodium accepted every input, so the challenge it recomputed is the reference's); returns
+ * undefined when libsodium refuses an input (a Gamma outside the prime-order subgroup, a zero
+ * scalar, ...): then only the reference can say whether the proof is valid, and why not.
  */
 export function vrfVerifyLibsodiumOnly(
   pk: VrfPublicKey,
@@ -144,7 +146,7 @@ export function vrfVerifyLibsodiumOnly(
   if (bytesToNumberLE(sBytes) >= L) return undefined;
   const c = new Uint8Array(32);
   c.set(cBytes);
-  return attempt(() => {
+  const computed = attempt(() => {
     const h = encodeToCurveTaiBytes(pk.bytes, alpha);
     // U = s*B - c*Y (c*Y from the key's precomputed @noble table), V = s*H - c*Gamma
     const cY = pk.point.multiplyUnsafe(bytesToNumberLE(cBytes)).toBytes();
@@ -153,12 +155,16 @@ export function vrfVerifyLibsodiumOnly(
       sodium.crypto_scalarmult_ed25519_noclamp(sBytes, h),
       sodium.crypto_scalarmult_ed25519_noclamp(c, gamma),
     );
-    if (!equalBytes(challengeBytes([pk.bytes, h, gamma, u, v]), cBytes)) return undefined;
-    return outputFromCofactorGamma(double(double(double(gamma))));
+    return { challenge: challengeBytes([pk.bytes, h, gamma, u, v]), gamma8: double(double(double(gamma))) };
   });
+  if (computed === undefined) return undefined;
+  if (!equalBytes(computed.challenge, cBytes)) {
+    throw new VrfError('VRF proof does not verify for this public key and input');
+  }
+  return outputFromCofactorGamma(computed.gamma8);
 }
 
-/** = vrfVerify: beta if `pi` is valid for `alpha`, else throws the reference's VrfError. */
+/** = vrfVerify: beta if `pi` is valid for `alpha`, else throws VrfError. */
 export function vrfVerifyLibsodium(
   publicKey: Uint8Array | VrfPublicKey,
   pi: Uint8Array,
