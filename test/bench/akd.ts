@@ -86,17 +86,22 @@ const cpuNow = () => {
 };
 
 /**
- * Mean CPU and wall ms per call of f: the round of n calls with the least CPU time out of 3
- * (the machine is shared: CPU time is what a quiet machine would see, and the best round is
- * the least disturbed).
+ * Mean CPU and wall ms per call of f: the round with the least CPU time out of 3 (the machine
+ * is shared: CPU time is what a quiet machine would see, and the best round is the least
+ * disturbed). A round is at least n calls and at least 100 ms, since thread CPU time is
+ * counted in scheduler ticks.
  */
 function time(f: () => unknown, n = iterations): Timing {
   f(); // warm up
   let best: Timing = { cpuMs: Number.POSITIVE_INFINITY, wallMs: Number.POSITIVE_INFINITY };
   for (let round = 0; round < 3; round++) {
     const [t, c] = [performance.now(), cpuNow()];
-    for (let i = 0; i < n; i++) f();
-    const r = { cpuMs: (cpuNow() - c) / n, wallMs: (performance.now() - t) / n };
+    let calls = 0;
+    while (calls < n || performance.now() - t < 100) {
+      f();
+      calls++;
+    }
+    const r = { cpuMs: (cpuNow() - c) / calls, wallMs: (performance.now() - t) / calls };
     if (r.cpuMs < best.cpuMs) best = r;
   }
   return best;
