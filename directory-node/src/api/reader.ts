@@ -10,7 +10,7 @@ import { historyProof, MAX_HISTORY_VERSIONS } from '../proofs/history.ts';
 import { lookupProof, NotFoundError } from '../proofs/lookup.ts';
 import type { AuditStorage } from '../publisher/audit-storage.ts';
 import { epochHeadJson } from '../publisher/epoch-head.ts';
-import type { DirectoryStorage, EpochRecord } from '../storage/types.ts';
+import type { DirectoryStorage, EpochHead } from '../storage/types.ts';
 import type { TreeHasher } from '../tree/hasher.ts';
 import { HttpError, notFound } from './http.ts';
 import * as v from './validate.ts';
@@ -26,7 +26,7 @@ export type ReaderDeps = {
 };
 
 const b64url = (b: Uint8Array) => Buffer.from(b).toString('base64url');
-const head = (r: EpochRecord) => epochHeadJson(r.head, r.signature);
+const head = (r: EpochHead) => epochHeadJson(r.head, r.signature);
 
 function onlyQuery(query: Record<string, unknown>, allowed: readonly string[]): void {
   for (const k of Object.keys(query)) {

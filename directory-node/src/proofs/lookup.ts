@@ -6,11 +6,11 @@ import type { LookupProof } from '@keyfleet/sdk/akd/types';
 import { proveNodeLabel } from '@keyfleet/sdk/akd/vrf-labels';
 import { commitmentNonce } from '@keyfleet/sdk/akd/whatsapp-v1';
 import type { VrfKeys } from '../keys.ts';
-import type { DirectorySnapshot, EpochRecord } from '../storage/types.ts';
+import type { DirectorySnapshot, EpochHead } from '../storage/types.ts';
 import type { TreeHasher } from '../tree/hasher.ts';
 import { membershipProof, nonMembershipProof } from '../tree/proofs.ts';
 
-export type ProofAtEpoch<P> = { readonly epoch: EpochRecord; readonly proof: P };
+export type ProofAtEpoch<P> = { readonly epoch: EpochHead; readonly proof: P };
 
 export class NotFoundError extends Error {
   override readonly name = 'NotFoundError';

@@ -5,7 +5,16 @@ import { labelToBytes, type NodeLabel } from '@keyfleet/sdk/akd/label';
 import { equalBytes } from '@noble/curves/utils.js';
 import pg from 'pg';
 import { decodeNode, encodeNode } from './node-codec.ts';
-import { bytes, changeDigest, epochFromRow, int, type Row, valueStateFromRow } from './records.ts';
+import {
+  bytes,
+  changeDigest,
+  EPOCH_HEAD_COLUMNS,
+  epochFromRow,
+  epochHeadFromRow,
+  int,
+  type Row,
+  valueStateFromRow,
+} from './records.ts';
 import type {
   CommitStep,
   DirectorySnapshot,
@@ -242,10 +251,9 @@ function snapshotOf(c: pg.PoolClient): DirectorySnapshot {
       });
     },
     latestEpoch: async () => {
-      const r = (await c.query('SELECT * FROM epochs ORDER BY epoch DESC LIMIT 1')).rows[0] as
-        | Row
-        | undefined;
-      return r === undefined ? undefined : epochFromRow(r);
+      const r = (await c.query(`SELECT ${EPOCH_HEAD_COLUMNS} FROM epochs ORDER BY epoch DESC LIMIT 1`))
+        .rows[0] as Row | undefined;
+      return r === undefined ? undefined : epochHeadFromRow(r);
     },
     epoch: async (n: number) => {
       const r = (await c.query('SELECT * FROM epochs WHERE epoch = $1', [n])).rows[0] as Row | undefined;

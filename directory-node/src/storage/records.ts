@@ -3,7 +3,7 @@
 // accept both and always hand out plain Uint8Arrays.
 import { sha256 } from '@noble/hashes/sha2.js';
 import { labelFromBytes } from '../tree/label.ts';
-import type { EpochRecord, ValueState } from './types.ts';
+import type { EpochHead, EpochRecord, ValueState } from './types.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -19,7 +19,10 @@ export function int(v: unknown): number {
   return n;
 }
 
-export function epochFromRow(r: Row): EpochRecord {
+/** The columns of an epoch head (every column of the epochs table but audit_blob). */
+export const EPOCH_HEAD_COLUMNS = 'epoch, root, previous_root, timestamp, head, signature, updates';
+
+export function epochHeadFromRow(r: Row): EpochHead {
   return {
     epoch: int(r.epoch),
     rootHash: bytes(r.root),
@@ -27,9 +30,12 @@ export function epochFromRow(r: Row): EpochRecord {
     timestamp: int(r.timestamp),
     head: bytes(r.head),
     signature: bytes(r.signature),
-    auditBlob: bytes(r.audit_blob),
     updates: int(r.updates),
   };
+}
+
+export function epochFromRow(r: Row): EpochRecord {
+  return { ...epochHeadFromRow(r), auditBlob: bytes(r.audit_blob) };
 }
 
 export function valueStateFromRow(r: Row): ValueState {

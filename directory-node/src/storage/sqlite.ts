@@ -7,7 +7,16 @@ import { labelToBytes } from '@keyfleet/sdk/akd/label';
 import { equalBytes } from '@noble/curves/utils.js';
 import { Mutex } from './mutex.ts';
 import { decodeNode, encodeNode } from './node-codec.ts';
-import { bytes, changeDigest, epochFromRow, int, type Row, valueStateFromRow } from './records.ts';
+import {
+  bytes,
+  changeDigest,
+  EPOCH_HEAD_COLUMNS,
+  epochFromRow,
+  epochHeadFromRow,
+  int,
+  type Row,
+  valueStateFromRow,
+} from './records.ts';
 import type {
   CommitStep,
   DirectorySnapshot,
@@ -60,7 +69,7 @@ export class SqliteStorage implements DirectoryStorage {
     const p = (sql: string) => this.db.prepare(sql);
     this.stmt = {
       node: p('SELECT data FROM nodes WHERE key = ?'),
-      latestEpoch: p('SELECT * FROM epochs ORDER BY epoch DESC LIMIT 1'),
+      latestEpoch: p(`SELECT ${EPOCH_HEAD_COLUMNS} FROM epochs ORDER BY epoch DESC LIMIT 1`),
       epoch: p('SELECT * FROM epochs WHERE epoch = ?'),
       latestState: p('SELECT * FROM value_states WHERE username = ? ORDER BY version DESC LIMIT 1'),
       states: p('SELECT * FROM value_states WHERE username = ? ORDER BY version DESC LIMIT ?'),
@@ -112,7 +121,7 @@ export class SqliteStorage implements DirectoryStorage {
         }),
       latestEpoch: async () => {
         const row = this.s('latestEpoch').get() as Row | undefined;
-        return row === undefined ? undefined : epochFromRow(row);
+        return row === undefined ? undefined : epochHeadFromRow(row);
       },
       epoch: async (n: number) => {
         const row = this.s('epoch').get(n) as Row | undefined;

@@ -32,6 +32,12 @@ export type EpochRecord = {
   readonly updates: number;
 };
 
+/**
+ * A published epoch without its audit blob: what readers need for every proof they serve
+ * (the blob of a large epoch is megabytes; `epoch(n)` returns it when it is wanted).
+ */
+export type EpochHead = Omit<EpochRecord, 'auditBlob'>;
+
 export type QueuedChange = {
   readonly seq: number;
   readonly requestId: string;
@@ -47,7 +53,7 @@ export type EnqueueResult =
   | { readonly status: 'full' };
 
 export interface DirectorySnapshot extends NodeSource {
-  latestEpoch(): Promise<EpochRecord | undefined>;
+  latestEpoch(): Promise<EpochHead | undefined>;
   epoch(epoch: number): Promise<EpochRecord | undefined>;
   /** The newest version of each username that has one. Keys: hex of the username bytes. */
   latestValueStates(usernames: readonly Uint8Array[]): Promise<Map<string, ValueState>>;
