@@ -129,8 +129,11 @@ export class ProcessCluster {
     await this.waitReady(this.members.map((m) => m.id));
   }
 
-  /** Waits until each member answers /healthz. */
-  async waitReady(ids: string[], timeoutMs = 15_000): Promise<void> {
+  /**
+   * Waits until each member answers /healthz. Generous: loading seven Node processes at once took
+   * longer than 15 s on this 2-core machine under load (a slow start is not what these tests test).
+   */
+  async waitReady(ids: string[], timeoutMs = 90_000): Promise<void> {
     const end = Date.now() + timeoutMs;
     for (const id of ids) {
       for (;;) {

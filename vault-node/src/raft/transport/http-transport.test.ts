@@ -46,7 +46,7 @@ async function listen(app: express.Express): Promise<{ server: Server; url: stri
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 
-async function cluster(): Promise<Map<string, Member>> {
+async function cluster(options: { streamFirstFrameDeadlineMs?: number } = {}): Promise<Map<string, Member>> {
   const apps = new Map<string, { app: express.Express; server: Server; url: string }>();
   for (const id of MEMBERS) {
     const app = express();
@@ -67,6 +67,7 @@ async function cluster(): Promise<Map<string, Member>> {
       authenticator: Ed25519TestAuthenticator.fromSeed(SEED, id, MEMBERS),
       deliver: (ms) => received.push(...ms),
       onDrop: (reason, n) => drops.set(reason, (drops.get(reason) ?? 0) + n),
+      ...options,
     });
     transports.push(transport);
     a.app.use(transport.router);
@@ -288,6 +289,35 @@ describe('HttpTransport', () => {
     const tooLarge = await post(n2.url, RAFT_STREAM_PATH, big);
     expect([tooLarge.status, tooLarge.json.error.code]).toEqual([413, 'too-large']);
     expect(Object.fromEntries(n2.drops)).toEqual({ 'bad-signature': 1, 'too-large': 1 });
+  });
+
+  it('cuts a message stream that sends no verified frame in time, so silence holds no stream slot', async () => {
+    const c = await cluster({ streamFirstFrameDeadlineMs: 300 });
+    const n2 = c.get('n2')!;
+    const { request } = await import('node:http');
+    const silent = request({
+      host: '127.0.0.1',
+      port: Number(new URL(n2.url).port),
+      method: 'POST',
+      path: RAFT_STREAM_PATH,
+      headers: { 'transfer-encoding': 'chunked' },
+    });
+    const cut = new Promise<string>((resolve) => {
+      silent.on('error', (e) => resolve(e.message));
+      silent.on('response', (res) => resolve(`answered ${res.statusCode}`));
+    });
+    silent.write(new Uint8Array([0, 0])); // half a frame header, then nothing
+    expect(await cut).toMatch(/socket hang up|ECONNRESET/);
+    expect(n2.drops.get('malformed')).toBe(1);
+    // A member's stream is not cut: its first frame verifies at once, later silence is fine.
+    const n1 = c.get('n1')!;
+    n1.transport.send([vote('n1', 'n2', 3)]);
+    await until(() => n2.received.length === 1);
+    await new Promise((r) => setTimeout(r, 600));
+    n1.transport.send([vote('n1', 'n2', 4)]);
+    await until(() => n2.received.length === 2);
+    expect(n2.drops.get('malformed')).toBe(1);
+    expect(n1.drops.size).toBe(0);
   });
 
   it('reads at most two snapshot bodies at once (they are buffered before authentication)', async () => {

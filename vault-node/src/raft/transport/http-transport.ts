@@ -96,6 +96,8 @@ export interface HttpTransportOptions {
   readonly maxQueuedMessages?: number;
   readonly requestTimeoutMs?: number;
   readonly snapshotTimeoutMs?: number;
+  /** How long an incoming message stream may go without a verified first frame (default 5 s). */
+  readonly streamFirstFrameDeadlineMs?: number;
 }
 
 const SNAPSHOT_CHUNK = 64 * 1024;
@@ -106,6 +108,12 @@ const SNAPSHOT_CHUNK = 64 * 1024;
 const MAX_CONCURRENT_SNAPSHOT_BODIES = 2;
 /** Message streams read at once (each buffers at most one frame before verifying it). */
 const MAX_CONCURRENT_STREAMS = 64;
+/**
+ * A stream whose first frame has not verified by then is cut: a sender opens a stream only to
+ * write a frame at once, so a stream that stays silent (or trickles bytes) is nobody's we know,
+ * and must not hold one of the slots above.
+ */
+const DEFAULT_FIRST_FRAME_DEADLINE_MS = 5000;
 const BACKOFF_MIN_MS = 50;
 const BACKOFF_MAX_MS = 500;
 
@@ -395,7 +403,10 @@ export class HttpTransport {
     this.requestTimeoutMs = options.requestTimeoutMs ?? 1000;
     this.snapshotTimeoutMs = options.snapshotTimeoutMs ?? 30_000;
     for (const [id, url] of options.peers) this.setPeer(id, url);
-    this.router = this.buildRouter(options.maxMessagesBodyBytes ?? 4 * 1024 * 1024);
+    this.router = this.buildRouter(
+      options.maxMessagesBodyBytes ?? 4 * 1024 * 1024,
+      options.streamFirstFrameDeadlineMs ?? DEFAULT_FIRST_FRAME_DEADLINE_MS,
+    );
   }
 
   /** Adds or re-addresses a member. Only configured members may send to us. */
@@ -487,7 +498,7 @@ export class HttpTransport {
    * A replayed or partitioned frame is dropped and the stream goes on (Raft retransmits); any other
    * refusal ends the stream with an HttpError, before anything after it is read.
    */
-  private async receiveStream(req: Request, maxFrameBytes: number): Promise<void> {
+  private async receiveStream(req: Request, maxFrameBytes: number, onVerified: () => void): Promise<void> {
     const reader = new FrameReader(maxFrameBytes);
     for await (const chunk of req as AsyncIterable<Uint8Array>) {
       if (this.closed) throw new Error('transport closed');
@@ -505,6 +516,7 @@ export class HttpTransport {
       for (const frame of frames) {
         try {
           await this.receive(CHANNEL_MESSAGES, frame);
+          onVerified();
         } catch (e) {
           const err = e instanceof HttpError ? e : new HttpError(500, 'malformed', 'internal error');
           this.drop(err.code, 1);
@@ -519,7 +531,7 @@ export class HttpTransport {
     }
   }
 
-  private buildRouter(maxMessagesBody: number): Router {
+  private buildRouter(maxMessagesBody: number, firstFrameDeadlineMs: number): Router {
     const router = express.Router();
     const route = (channel: Channel) => async (req: Request, res: Response) => {
       try {
@@ -553,8 +565,12 @@ export class HttpTransport {
       }
       streams++;
       this.incomingStreams.add(res);
+      const deadline = setTimeout(() => {
+        this.drop('malformed', 1);
+        req.destroy(); // ends the read below with an error; the socket goes with it
+      }, firstFrameDeadlineMs);
       try {
-        await this.receiveStream(req, maxMessagesBody);
+        await this.receiveStream(req, maxMessagesBody, () => clearTimeout(deadline));
         res.status(204).end();
       } catch (e) {
         if (e instanceof HttpError) {
@@ -567,6 +583,7 @@ export class HttpTransport {
           res.destroy(); // the connection broke mid-stream: nobody to answer
         }
       } finally {
+        clearTimeout(deadline);
         streams--;
         this.incomingStreams.delete(res);
       }
