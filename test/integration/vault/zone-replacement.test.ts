@@ -65,8 +65,12 @@ describe('a zone replaced while the leaving zone leads', () => {
     await changeMembership(next, 'remove', leaving);
     await fleet.kill(leaving);
 
-    const status = await fleet.status(joining);
-    expect(status.membership.voters.sort()).toEqual([...staying, joining].map((m) => m.id).sort());
+    // The new member learns of the removal when it applies it, a moment after the leader commits.
+    const voters = [...staying, joining].map((m) => m.id).sort();
+    await retry(async () => {
+      const seen = (await fleet.status(joining)).membership.voters.sort();
+      if (seen.join() !== voters.join()) throw new Error(`${joining.id} sees voters ${seen.join()}`);
+    }, 10_000);
     expect(await backupClient(fleet, joining).recover('grace', 'correct horse')).toEqual(key);
   }, 120_000);
 });
