@@ -272,7 +272,16 @@ describe('operator runtime against a real API server', () => {
     }
     const op = await startOperator(cfg, { kubeConfig: kc, logger: createLogger({ write: () => {} }) });
     try {
-      await waitFor('leading and ready', () => op.manager.readiness().role === 'leader', 30_000);
+      // Ready as leader: elected, informers synced, controllers running (the role alone comes
+      // first, and /readyz answered 503 in that moment in a CI run).
+      await waitFor(
+        'leading and ready',
+        () => {
+          const r = op.manager.readiness();
+          return r.role === 'leader' && r.ready;
+        },
+        30_000,
+      );
       const res = await fetch(`http://127.0.0.1:${op.address.port}/readyz`);
       expect(res.status).toBe(200);
       expect(await res.json()).toMatchObject({ role: 'leader', leader: cfg.identity });
