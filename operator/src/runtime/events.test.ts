@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createOperatorMetrics } from '../metrics.ts';
 import { KubeClient } from './client.ts';
-import { EventRecorder } from './events.ts';
+import { DEFAULT_EVENT_BURST, DEFAULT_EVENT_REFILL_MS, EventRecorder } from './events.ts';
 import { builtin, type Unstructured } from './resource.ts';
 import { FakeApiServer } from './testing/fake-apiserver.ts';
 
@@ -90,16 +90,16 @@ describe('EventRecorder', () => {
 
   it('limits new Events per object to a burst, refilled slowly', async () => {
     const { recorder, events } = setup();
-    for (let i = 0; i < 30; i++) recorder.normal(fleet, 'Step', `step ${i}`);
+    for (let i = 0; i < DEFAULT_EVENT_BURST + 5; i++) recorder.normal(fleet, 'Step', `step ${i}`);
     await recorder.flush();
-    expect(events()).toHaveLength(25);
+    expect(events()).toHaveLength(DEFAULT_EVENT_BURST);
     expect(recorder.dropped).toBe(5);
     recorder.normal({ ...fleet, metadata: { ...fleet.metadata, uid: 'other' } }, 'Step', 'another object');
-    await vi.advanceTimersByTimeAsync(5 * 60_000);
+    await vi.advanceTimersByTimeAsync(DEFAULT_EVENT_REFILL_MS);
     recorder.normal(fleet, 'Step', 'after refill');
     recorder.normal(fleet, 'Step', 'too soon');
     await recorder.flush();
-    expect(events()).toHaveLength(27);
+    expect(events()).toHaveLength(DEFAULT_EVENT_BURST + 2);
   });
 
   it('never lets an older count overwrite a newer one while a write is under way', async () => {
