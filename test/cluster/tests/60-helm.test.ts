@@ -304,7 +304,7 @@ describe('the Helm chart on the local cluster', () => {
           (await prometheus.query('keyfleet_vaultfleet_members_ready')).find(
             (s) => s.metric['vaultfleet'] === 'backups',
           )?.value[1] === '7',
-        60_000,
+        180_000,
         2000,
       );
       expect(
