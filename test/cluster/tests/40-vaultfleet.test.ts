@@ -77,12 +77,21 @@ const trustedFrom = (pods: PodObj[], caPublicKey: Uint8Array) =>
  * Ready one, up to `tries` members. Each attempt with the right password is a counted guess that
  * the right password resets, so retrying costs the user nothing.
  */
-async function recoverAny(tries = 3, offset = 0): Promise<boolean> {
-  const ready = (await memberPods()).filter(isReady);
+/**
+ * One recovery, through Ready members (those `among` keeps) in turn from `offset` until one serves
+ * it, as a client behind the Service would; what fails is kept for the log under `label`.
+ */
+async function recoverAny(
+  tries = 3,
+  offset = 0,
+  among: (pod: PodObj) => boolean = () => true,
+  label = '',
+): Promise<boolean> {
+  const ready = (await memberPods()).filter((p) => isReady(p) && among(p));
   for (let i = 0; i < Math.min(tries, ready.length); i++) {
     const target = ready[(offset + i) % ready.length] as PodObj;
     const ok = await recoverThrough(target, ready).catch((e: Error) => {
-      recoveryErrors.push(`${target.metadata.name}: ${e.message}`);
+      recoveryErrors.push(`${label}${target.metadata.name}: ${e.message}`);
       return false;
     });
     if (ok) return true;
@@ -359,20 +368,9 @@ describe('VaultFleet controller on the local cluster', () => {
     // down: cut them off the network, then recover three times through the four.
     for (const v of victims) await faults.isolatePod(ns, v);
     try {
+      const four = (p: PodObj) => !victims.includes(p.metadata.name);
       let served = 0;
-      for (let i = 0; i < 3; i++) {
-        const four = (await memberPods()).filter((p) => isReady(p) && !victims.includes(p.metadata.name));
-        for (const target of four) {
-          const ok = await recoverThrough(target, four).catch((e: Error) => {
-            recoveryErrors.push(`three isolated, ${target.metadata.name}: ${e.message}`);
-            return false;
-          });
-          if (ok) {
-            served++;
-            break;
-          }
-        }
-      }
+      for (let i = 0; i < 3; i++) if (await recoverAny(4, 0, four, 'three isolated, ')) served++;
       expect(served, 'recoveries through the four members left').toBe(3);
     } finally {
       for (const v of victims) await faults.unisolatePod(ns, v);
@@ -384,21 +382,9 @@ describe('VaultFleet controller on the local cluster', () => {
       // Each recovery goes through the reachable members in turn until one serves it, as a client
       // behind the Service would: a member just back from isolation can still show Ready while its
       // connections are re-established (a CI run tried one such member five times).
+      const reachable = (p: PodObj) => p.metadata.name !== 'backups-dc4';
       let ok = 0;
-      for (let i = 0; i < 5; i++) {
-        const reachable = (await memberPods()).filter((p) => isReady(p) && p.metadata.name !== 'backups-dc4');
-        for (let k = 0; k < reachable.length; k++) {
-          const target = reachable[(i + k) % reachable.length] as PodObj;
-          const served = await recoverThrough(target, reachable).catch((e: Error) => {
-            recoveryErrors.push(`dc4 partitioned, ${target.metadata.name}: ${e.message}`);
-            return false;
-          });
-          if (served) {
-            ok++;
-            break;
-          }
-        }
-      }
+      for (let i = 0; i < 5; i++) if (await recoverAny(6, i, reachable, 'dc4 partitioned, ')) ok++;
       expect(ok, 'recoveries through the six reachable zones').toBe(5);
     } finally {
       await faults.heal();
