@@ -117,7 +117,7 @@ async function concurrentStarts(poolSize: number, inFlight: number, total: numbe
   }
 }
 
-const fleet = await provisionFleet(1);
+const fleet = await provisionFleet(2);
 try {
   const hsm = fleet.members[0]!.hsm;
   const log = inMemoryLog(hsm);
@@ -173,12 +173,18 @@ try {
   }
   summary('wrong guess (recover start only)', wrongStarts);
 
-  // Raft peer authentication signatures through the HSM (counted into the per-minute audit usage entry).
-  const body = new Uint8Array(256);
+  // Raft peer authentication: a MAC through the HSM's peer link per envelope digest, and the
+  // identity-key signature each envelope cost before (counted into the audit usage entries).
+  const peer = fleet.members[1]!;
+  hsm.linkPeer(peer.certificate);
+  const digest = new Uint8Array(32);
+  const macs: number[] = [];
+  for (let i = 0; i < N * 10; i++) await timed(macs, () => hsm.peerMac(peer.member, digest));
+  summary('HSM peer MAC (raft envelope digest)', macs);
   const signs: number[] = [];
   for (let i = 0; i < N * 10; i++)
-    await timed(signs, () => hsm.sign(IDENTITY_SLOT, Purpose.raftMessage, body));
-  summary('HSM sign (raft message, 256 B)', signs);
+    await timed(signs, () => hsm.sign(IDENTITY_SLOT, Purpose.raftMessage, digest));
+  summary('HSM sign (raft envelope digest, as before peer MACs)', signs);
 
   for (const threads of [0, 1]) await concurrentStarts(threads, 16, N * 2);
   await hsm.flush();

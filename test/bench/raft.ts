@@ -3,7 +3,7 @@
 // at 1, 16 and 128 concurrent proposers, and failover time from kill -9 of the leader to the first
 // commit of a write proposed after the kill.
 //
-//   npm exec -- node test/bench/raft.ts [--auth openssl|noble|both] [--seconds N] [--failovers N]
+//   npm exec -- node test/bench/raft.ts [--auth mac,openssl,noble] [--seconds N] [--failovers N]
 //                                       [--data-root DIR]
 //
 // --data-root /dev/shm puts the members' data on tmpfs, where fsync returns at once: not a
@@ -20,12 +20,17 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import {
+  isTestAuthBackend,
+  TEST_AUTH_BACKENDS,
+  type TestAuthBackend,
+} from '../../vault-node/src/raft/transport/test-auth-backend.ts';
 import { ClusterClient, http, ProcessCluster, sleep } from '../integration/raft/process-cluster.ts';
 import { percentile, report } from './report.ts';
 
 const { values } = parseArgs({
   options: {
-    auth: { type: 'string', default: 'both' },
+    auth: { type: 'string', default: 'mac' },
     seconds: { type: 'string', default: '5' },
     failovers: { type: 'string', default: '3' },
     'data-root': { type: 'string', default: tmpdir() },
@@ -34,14 +39,13 @@ const { values } = parseArgs({
 });
 if (values.help) {
   process.stdout.write(
-    'usage: npm exec -- node test/bench/raft.ts [--auth openssl|noble|both] [--seconds N] [--failovers N] [--data-root DIR]\n',
+    'usage: npm exec -- node test/bench/raft.ts [--auth mac,openssl,noble] [--seconds N] [--failovers N] [--data-root DIR]\n',
   );
   process.exit(0);
 }
-const backends =
-  values.auth === 'both' ? (['openssl', 'noble'] as const) : ([values.auth] as ('openssl' | 'noble')[]);
-if (!backends.every((b) => b === 'openssl' || b === 'noble'))
-  throw new Error('--auth must be openssl, noble or both');
+const backends = values.auth.split(',');
+if (!backends.every(isTestAuthBackend))
+  throw new Error(`--auth must list some of ${TEST_AUTH_BACKENDS.join(', ')}`);
 const seconds = Number(values.seconds);
 const failovers = Number(values.failovers);
 const CONCURRENCY = [1, 16, 128];
@@ -82,7 +86,7 @@ async function appendHistogram(url: string): Promise<{ sum: number; count: numbe
   return { sum: value('sum'), count: value('count') };
 }
 
-async function runBackend(auth: 'openssl' | 'noble'): Promise<void> {
+async function runBackend(auth: TestAuthBackend): Promise<void> {
   const dir = await mkdtemp(join(values['data-root'], 'kf-raft-bench-'));
   const c = new ProcessCluster({
     size: 7,

@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { TestAuthBackend } from '../../../vault-node/src/raft/transport/test-auth-backend.ts';
 
 const MAIN = resolve(import.meta.dirname, '../../../vault-node/src/raft/node/main.ts');
 
@@ -27,7 +28,7 @@ export interface ClusterOptions {
   readonly electionTicks?: number;
   readonly heartbeatTicks?: number;
   readonly snapshotEntries?: number;
-  readonly authBackend?: 'noble' | 'openssl';
+  readonly authBackend?: TestAuthBackend;
 }
 
 export class HttpStatusError extends Error {
@@ -110,7 +111,7 @@ export class ProcessCluster {
       `--election-ticks=${o.electionTicks ?? 10}`,
       `--heartbeat-ticks=${o.heartbeatTicks ?? 1}`,
       `--snapshot-entries=${o.snapshotEntries ?? 10_000}`,
-      `--auth-backend=${o.authBackend ?? 'noble'}`,
+      `--auth-backend=${o.authBackend ?? 'mac'}`,
       '--test-admin',
     ];
     const out = createWriteStream(join(this.options.dir, `${m.id}.log`), { flags: 'a' });

@@ -2,8 +2,8 @@
 // a member of a running LocalFleet (same fleet id, the member id of one of its members, every
 // member's peer URL) but on its own loopback address, with its own data dir, and with its HSM
 // certified by a CA of its own instead of the fleet's manufacturer CA. It runs everything a member
-// runs: it campaigns in Raft (signing with its HSM key) and asks the members for the fleet secret.
-import { mkdirSync, writeFileSync } from 'node:fs';
+// runs: it campaigns in Raft (MACs from its HSM) and asks the members for the fleet secret.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CertificateAuthority } from '@keyfleet/sdk/hsm/ca';
 import { VaultAdminClient } from '@keyfleet/sdk/vault/admin-client';
@@ -28,7 +28,10 @@ export async function startImpostor(
   mkdirSync(trust, { recursive: true });
   const ca = CertificateAuthority.generate().ca;
   const adminSecret = ed25519.utils.randomSecretKey();
-  writeFileSync(join(trust, 'ca.pub'), Buffer.from(ca.publicKey).toString('hex'));
+  // Its HSM trusts its own CA and the fleet's (public) one: it can check the members'
+  // certificates and make MACs for them, under keys no member shares with it.
+  const fleetCa = readFileSync(fleet.memberEnv(victim)[Env.manufacturerCaFile] as string, 'utf8').trim();
+  writeFileSync(join(trust, 'ca.pub'), `${Buffer.from(ca.publicKey).toString('hex')}\n${fleetCa}\n`);
   writeFileSync(join(trust, 'admin.pub'), Buffer.from(ed25519.getPublicKey(adminSecret)).toString('hex'));
   writeFileSync(join(root, 'sealing-key'), crypto.getRandomValues(new Uint8Array(32)), { mode: 0o600 });
   const member: LocalMember = {

@@ -20,10 +20,10 @@
 // create or import keys (the HSM awaits flush()), so a power loss can lose at most the last
 // interval's lines of signing/OPAQUE operations.
 //
-// Bounded growth. Routine signatures (one per Raft envelope, i.e. per heartbeat) are not one line
-// each: count() adds them to a per-(op, slot, detail) counter, and every `usageIntervalMs`, before
-// every checkpoint and on close, each non-zero counter becomes one "usage" entry in the chain:
-//   {"op":"usage","slot":"identity","detail":"sign:keyfleet/v1/raft-message=5321,since=<ISO time>"}
+// Bounded growth. Routine operations (a peer MAC per Raft envelope, i.e. per heartbeat) are not one
+// line each: count() adds them to a per-(op, slot, detail) counter, and every `usageIntervalMs`,
+// before every checkpoint and on close, each non-zero counter becomes one "usage" entry in the chain:
+//   {"op":"usage","slot":"agreement","detail":"mac:peer-tag=5321,since=<ISO time>"}
 // so the log still accounts for every use of every key (per key and purpose, per interval), at one
 // line per interval instead of one per message. A process killed -9 loses at most the counts of the
 // interval in progress; every key creation, import, export, unwrap, certificate and OPAQUE/escrow

@@ -1,19 +1,18 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CertificateAuthority } from '@keyfleet/sdk/hsm/ca';
-import {
-  certificateRequestTbs,
-  decodeCertificate,
-  encodeCertificateRequest,
-} from '@keyfleet/sdk/hsm/certificate';
-import { Purpose, rawPublicKey, signWithPurpose } from '@keyfleet/sdk/hsm/keys';
+import { decodeCertificate } from '@keyfleet/sdk/hsm/certificate';
 import * as opaque from '@serenity-kit/opaque';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { HsmAuthenticator } from './authenticator.ts';
 import { decodeEnvelope } from './fleet-secret.ts';
-import { FLEET_SECRET_SLOT, IDENTITY_SLOT } from './hsm.ts';
-import { ONE_YEAR_S, provisionFleet, provisionMember, TEST_EPOCH_MS, type TestFleet } from './testing.ts';
+import { FLEET_SECRET_SLOT } from './hsm.ts';
+import {
+  forgedCertificate,
+  provisionFleet,
+  provisionMember,
+  TEST_EPOCH_MS,
+  type TestFleet,
+} from './testing.ts';
 
 let fleet: TestFleet | null = null;
 afterEach(async () => {
@@ -23,28 +22,6 @@ afterEach(async () => {
 beforeAll(async () => {
   await opaque.ready;
 });
-
-const NOW_S = Math.floor(TEST_EPOCH_MS / 1000);
-
-/** A certificate the test forges for `member` under `ca` for keys nobody's HSM holds. */
-function forgedCertificate(
-  ca: CertificateAuthority,
-  fleetId: string,
-  member: string,
-  notAfter = NOW_S + 1000,
-) {
-  const identity = generateKeyPairSync('ed25519').privateKey;
-  const request = {
-    subject: { fleet: fleetId, member, zone: 'dc9' },
-    identityPublicKey: rawPublicKey(identity),
-    agreementPublicKey: rawPublicKey(generateKeyPairSync('x25519').privateKey),
-  };
-  const csr = encodeCertificateRequest(
-    request,
-    signWithPurpose(identity, Purpose.certificateRequest, certificateRequestTbs(request)),
-  );
-  return ca.issue(csr, { expect: request.subject, notBefore: NOW_S - 10, notAfter });
-}
 
 describe('fleet secret distribution', () => {
   it('delivers the OPAQUE setup to every member: same OPAQUE key, and it works across members', async () => {
@@ -96,7 +73,7 @@ describe('fleet secret distribution', () => {
     expect(() =>
       a.hsm.exportFleetSecret(
         FLEET_SECRET_SLOT,
-        forgedCertificate(fleet!.ca, fleet!.fleetId, 'backups-dc6', NOW_S - 1),
+        forgedCertificate(fleet!.ca, fleet!.fleetId, 'backups-dc6', Math.floor(TEST_EPOCH_MS / 1000) - 1),
       ),
     ).toThrow(/expired/);
     expect(() => a.hsm.exportFleetSecret(FLEET_SECRET_SLOT, a.certificate)).toThrow(/this member itself/);
@@ -155,56 +132,5 @@ describe('fleet secret distribution', () => {
       b!.hsm.importFleetSecret(FLEET_SECRET_SLOT, genuine, mallory.hsm.publicKey(FLEET_SECRET_SLOT)),
     ).rejects.toThrow(/expected OPAQUE public key/);
     await b!.hsm.importFleetSecret(FLEET_SECRET_SLOT, genuine, a!.hsm.publicKey(FLEET_SECRET_SLOT));
-  });
-});
-
-describe('HsmAuthenticator (Raft peer authentication)', () => {
-  it('accepts messages of certified members only, bound to the sender and the body', async () => {
-    fleet = await provisionFleet(2, { distribute: false });
-    const [a, b] = fleet.members;
-    const now = () => TEST_EPOCH_MS;
-    const authA = new HsmAuthenticator(a!.hsm, { trustAnchors: [fleet.ca.publicKey], now });
-    const authB = new HsmAuthenticator(b!.hsm, { trustAnchors: [fleet.ca.publicKey], now });
-    expect(authB.trust(a!.certificate)).toBe(a!.member);
-    const body = new TextEncoder().encode('append entries');
-    const sig = await authA.sign(a!.member, body);
-    expect(authB.verify(a!.member, body, sig)).toBe(true);
-    expect(authB.verify(a!.member, new TextEncoder().encode('append entrieS'), sig)).toBe(false);
-    expect(authB.verify(b!.member, body, sig)).toBe(false); // not trusted as b, and bound to a
-    expect(() => authA.sign(b!.member, body)).toThrow(/cannot sign as/);
-    // A signature by a's identity key for another purpose is not a Raft message signature.
-    const attest = a!.hsm.attest(IDENTITY_SLOT);
-    expect(authB.verify(a!.member, attest.subarray(0, attest.length - 64), attest.subarray(-64))).toBe(false);
-    authB.forget(a!.member);
-    expect(authB.verify(a!.member, body, sig)).toBe(false);
-  });
-
-  it('a forged peer that knows every member id cannot get trusted or be believed', async () => {
-    fleet = await provisionFleet(1, { distribute: false });
-    const a = fleet.members[0]!;
-    const auth = new HsmAuthenticator(a.hsm, {
-      trustAnchors: [fleet.ca.publicKey],
-      now: () => TEST_EPOCH_MS,
-    });
-    const rogue = CertificateAuthority.generate().ca;
-    const forged = forgedCertificate(rogue, fleet.fleetId, 'backups-dc2');
-    expect(() => auth.trust(forged)).toThrow(/not in the trusted set/);
-    const key = generateKeyPairSync('ed25519').privateKey;
-    const body = new Uint8Array([1]);
-    const sig = signWithPurpose(key, Purpose.raftMessage, body);
-    expect(auth.verify('backups-dc2', body, sig)).toBe(false);
-  });
-
-  it('stops believing a member once its certificate expires', async () => {
-    fleet = await provisionFleet(2, { distribute: false });
-    const [a, b] = fleet.members;
-    let now = TEST_EPOCH_MS;
-    const auth = new HsmAuthenticator(b!.hsm, { trustAnchors: [fleet.ca.publicKey], now: () => now });
-    auth.trust(a!.certificate);
-    const body = new Uint8Array([1]);
-    const sig = new HsmAuthenticator(a!.hsm, { trustAnchors: [] }).sign(a!.member, body);
-    expect(auth.verify(a!.member, body, sig)).toBe(true);
-    now = TEST_EPOCH_MS + (ONE_YEAR_S + 1) * 1000;
-    expect(auth.verify(a!.member, body, sig)).toBe(false);
   });
 });

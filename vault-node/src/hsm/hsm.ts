@@ -1,10 +1,11 @@
 // The software HSM. A narrow interface through which no private or symmetric key ever leaves:
 // the keys live in this class's private fields (unreachable from outside the class, by the
 // language, not by convention) and nothing returns them. What goes out is public keys, signatures,
-// ciphertexts, attestations and OPAQUE messages. Every key operation is recorded in the
-// hash-chained audit log before its result is returned, except Raft envelope signatures, which are
-// counted per key and purpose into periodic usage entries (audit-log.ts); keys at rest are sealed
-// (sealed-slot.ts).
+// MACs, ciphertexts, attestations and OPAQUE messages. Every key operation is recorded in the
+// hash-chained audit log before its result is returned, except the per-envelope Raft MACs (and
+// signatures), which are counted per key and purpose into periodic usage entries (audit-log.ts);
+// keys at rest are sealed (sealed-slot.ts). The pairwise MAC keys shared with the other members
+// (peer-links.ts) are derived in memory from the agreement key and never stored.
 //
 // Layout of `dir`:  slots/<name>.slot   sealed keys
 //                   identity.cert       this HSM's certificate (public)
@@ -53,6 +54,7 @@ import { type AuditHead, AuditLog } from './audit-log.ts';
 import { decodeEnvelope, openEnvelope, sealEnvelope } from './fleet-secret.ts';
 import { OpaqueEngine } from './opaque-engine.ts';
 import type { OpaqueLoginPool } from './opaque-login-pool.ts';
+import { PeerLinks } from './peer-links.ts';
 import { openSlot, readSealingKey, SECRET_BYTES, sealSlot } from './sealed-slot.ts';
 
 export const IDENTITY_SLOT = 'identity';
@@ -83,7 +85,7 @@ export interface SoftwareHsmOptions {
   /** Bound on login states and on sessions held at once, each. */
   readonly maxPendingLogins?: number;
   readonly auditFsyncIntervalMs?: number;
-  /** How often routine signatures (Raft envelopes) are summarised as usage entries; default 60 s. */
+  /** How often routine operations (Raft envelope MACs) are summarised as usage entries; default 60 s. */
   readonly auditUsageIntervalMs?: number;
   /** Audit log segment size before rotation, and rotated segments kept (audit-log.ts). */
   readonly auditMaxBytes?: number;
@@ -120,6 +122,7 @@ export class SoftwareHsm {
   readonly #now: () => number;
   readonly #o: SoftwareHsmOptions;
   readonly #attempts: AttemptLedger;
+  readonly #peerLinks: PeerLinks;
   #certificate: Certificate | null = null;
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
@@ -133,6 +136,11 @@ export class SoftwareHsm {
     this.#trustAnchors = o.trustAnchors.map((k) => k.slice());
     this.#now = o.now ?? Date.now;
     this.#o = o;
+    this.#peerLinks = new PeerLinks({
+      fleet: o.fleetId,
+      member: o.memberId,
+      agreement: () => this.#heldOf(AGREEMENT_SLOT, 'x25519'),
+    });
     this.#attempts = new AttemptLedger({
       ttlMs: o.loginTtlMs ?? DEFAULT_LOGIN_TTL_MS,
       max: o.maxPendingLogins ?? DEFAULT_MAX_PENDING,
@@ -478,7 +486,7 @@ export class SoftwareHsm {
       this.#open();
       const cert = verifyCertificate(certificate, {
         trustAnchors: this.#trustAnchors,
-        now: Math.floor(this.#now() / 1000),
+        now: this.#nowSeconds(),
         fleet: this.fleetId,
         member: this.memberId,
       });
@@ -496,6 +504,59 @@ export class SoftwareHsm {
     return this.#certificate ? this.#certificate.encoded.slice() : null;
   }
 
+  // ---- peer links: pairwise MAC keys with the other members (peer-links.ts) --------------------
+
+  /**
+   * Verifies another member's certificate (trust anchors, this fleet, valid now) and derives the
+   * MAC key this HSM shares with it from the two agreement keys. Returns the member id.
+   */
+  linkPeer(certificate: Uint8Array): string {
+    this.#open();
+    let cert: Certificate;
+    try {
+      cert = verifyCertificate(certificate, {
+        trustAnchors: this.#trustAnchors,
+        now: this.#nowSeconds(),
+        fleet: this.fleetId,
+      });
+      this.#peerLinks.link(cert);
+    } catch (e) {
+      this.#audit.append('link-peer', AGREEMENT_SLOT, 'refused');
+      throw e;
+    }
+    this.#audit.append('link-peer', AGREEMENT_SLOT, `peer=${cert.subject.member}`);
+    return cert.subject.member;
+  }
+
+  /** Drops the key shared with `member` (it left the fleet); its messages fail from now on. */
+  unlinkPeer(member: string): void {
+    if (this.#peerLinks.unlink(member)) this.#audit.append('unlink-peer', AGREEMENT_SLOT, `peer=${member}`);
+  }
+
+  /** True while `member` is linked and its certificate is valid. */
+  isPeerLinked(member: string): boolean {
+    return this.#peerLinks.isLinked(member, this.#nowSeconds());
+  }
+
+  /** The MAC of `message` (a domain-tagged digest) from this member to the linked member `to`. */
+  peerMac(to: string, message: Uint8Array): Uint8Array {
+    const tag = this.#peerLinks.tag(to, message, this.#nowSeconds());
+    // One per peer message: counted into periodic usage entries like Raft signatures were.
+    this.#audit.count('mac', AGREEMENT_SLOT, 'peer-tag');
+    return tag;
+  }
+
+  /** True only when `tag` is the MAC the linked member `from` made for this member over `message`. */
+  verifyPeerMac(from: string, message: Uint8Array, tag: Uint8Array): boolean {
+    const ok = this.#peerLinks.check(from, message, tag, this.#nowSeconds());
+    this.#audit.count('mac', AGREEMENT_SLOT, ok ? 'peer-check-ok' : 'peer-check-failed');
+    return ok;
+  }
+
+  #nowSeconds(): number {
+    return Math.floor(this.#now() / 1000);
+  }
+
   // ---- fleet secret distribution ---------------------------------------------------------------
 
   /**
@@ -510,7 +571,7 @@ export class SoftwareHsm {
     try {
       recipient = verifyCertificate(recipientCertificate, {
         trustAnchors: this.#trustAnchors,
-        now: Math.floor(this.#now() / 1000),
+        now: this.#nowSeconds(),
         fleet: this.fleetId,
       });
       if (recipient.subject.member === this.memberId)
@@ -553,7 +614,7 @@ export class SoftwareHsm {
       if (e.sender === this.memberId) throw new HsmError('the envelope claims to come from this member');
       const sender = verifyCertificate(e.senderCertificate, {
         trustAnchors: this.#trustAnchors,
-        now: Math.floor(this.#now() / 1000),
+        now: this.#nowSeconds(),
         fleet: this.fleetId,
         member: e.sender,
       });

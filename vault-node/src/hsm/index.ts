@@ -7,7 +7,7 @@ export {
   verifyAuditLog,
   verifyAuditSegments,
 } from './audit-log.ts';
-export { HsmAuthenticator, type HsmAuthenticatorOptions } from './authenticator.ts';
+export { HsmAuthenticator } from './authenticator.ts';
 export {
   AGREEMENT_SLOT,
   FLEET_SECRET_SLOT,

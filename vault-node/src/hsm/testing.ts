@@ -2,11 +2,13 @@
 // the way the operator will do it (generate identity and agreement keys, certificate request, CA
 // issues, install; fleet secret generated in the first HSM and distributed to the others).
 
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CertificateAuthority } from '@keyfleet/sdk/hsm/ca';
+import { certificateRequestTbs, encodeCertificateRequest } from '@keyfleet/sdk/hsm/certificate';
+import { Purpose, rawPublicKey, signWithPurpose } from '@keyfleet/sdk/hsm/keys';
 import {
   AGREEMENT_SLOT,
   FLEET_SECRET_SLOT,
@@ -110,4 +112,28 @@ export async function provisionFleet(
       rmSync(scratch, { recursive: true, force: true });
     },
   };
+}
+
+/** A certificate the test forges for `member` under `ca` for keys nobody's HSM holds. */
+export function forgedCertificate(
+  ca: CertificateAuthority,
+  fleetId: string,
+  member: string,
+  notAfter = Math.floor(TEST_EPOCH_MS / 1000) + 1000,
+) {
+  const identity = generateKeyPairSync('ed25519').privateKey;
+  const request = {
+    subject: { fleet: fleetId, member, zone: 'dc9' },
+    identityPublicKey: rawPublicKey(identity),
+    agreementPublicKey: rawPublicKey(generateKeyPairSync('x25519').privateKey),
+  };
+  const csr = encodeCertificateRequest(
+    request,
+    signWithPurpose(identity, Purpose.certificateRequest, certificateRequestTbs(request)),
+  );
+  return ca.issue(csr, {
+    expect: request.subject,
+    notBefore: Math.floor(TEST_EPOCH_MS / 1000) - 10,
+    notAfter,
+  });
 }

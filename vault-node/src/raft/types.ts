@@ -126,10 +126,14 @@ export interface StateMachine {
   restore(data: Uint8Array): Promise<void> | void;
 }
 
-/** Proves a peer message came from a configured member (the vault plugs in HSM identity keys). */
+/**
+ * Proves a peer message came from a configured member (the vault plugs in its HSMs' pairwise MAC
+ * keys, tests a seed-derived identity). The result may be a signature or a MAC: it need convince
+ * only the recipient, so it is made for one recipient and checked by that recipient alone.
+ */
 export interface Authenticator {
-  /** Signs an outgoing message body; the result travels with it. */
-  sign(from: MemberId, body: Uint8Array): Promise<Uint8Array> | Uint8Array;
-  /** True only when `signature` over `body` is by the configured member `from`. */
-  verify(from: MemberId, body: Uint8Array, signature: Uint8Array): Promise<boolean> | boolean;
+  /** Authenticates an outgoing message body from `from` to `to`; the result travels with it. */
+  sign(from: MemberId, to: MemberId, body: Uint8Array): Promise<Uint8Array> | Uint8Array;
+  /** True only when `signature` over `body` was made by the configured member `from` for `to`. */
+  verify(from: MemberId, to: MemberId, body: Uint8Array, signature: Uint8Array): Promise<boolean> | boolean;
 }

@@ -1,12 +1,12 @@
 // The wire format of a client request a follower forwards to the leader over the peer port. The
-// follower signs it with its HSM identity key (through the same Authenticator as its Raft
-// envelopes), so the leader can believe the one field it cannot see for itself: the address of the
+// follower authenticates it through the same Authenticator as its Raft envelopes (a MAC under the
+// key its HSM shares with the leader's, hsm/peer-links.ts), so the leader can believe the one field it cannot see for itself: the address of the
 // client the follower received the request from, which the leader's rate limit is keyed on.
 //
-//   body      = bytes8(signature) || envelope
+//   body      = bytes8(signature: 32-byte MAC, or 64-byte signature) || envelope
 //   envelope  = u8 version(1) || string8 from || string8 to || u64 counter || string8 client
 //               || string8 path || bytes16 requestJson
-//   signature = authenticator.sign(from, SHA-256("keyfleet forwarded request v1\0" || envelope))
+//   signature = authenticator.sign(from, to, SHA-256("keyfleet forwarded request v1\0" || envelope))
 //
 // The digest's tag differs from the Raft envelope's, so a signature over one can never be presented
 // as the other. The counter (microseconds since the epoch, increasing per sender) makes a captured
@@ -14,6 +14,7 @@
 import { createHash } from 'node:crypto';
 import { ByteReader, ByteWriter } from '@keyfleet/sdk/bytes';
 import { MEMBER_ID_PATTERN } from '@keyfleet/sdk/hsm/ids';
+import { PEER_MAC_BYTES } from '@keyfleet/sdk/hsm/peer-mac';
 
 const VERSION = 1;
 const DIGEST_TAG = new TextEncoder().encode('keyfleet forwarded request v1\0');
@@ -66,7 +67,7 @@ export function decodeForwardedEnvelope(envelope: Uint8Array): ForwardedRequest 
   return request;
 }
 
-/** What the sender's identity key signs (through the Authenticator, Purpose.raftMessage). */
+/** What the sender authenticates (through the Authenticator: a MAC for the leader). */
 export function forwardedDigest(envelope: Uint8Array): Uint8Array {
   return new Uint8Array(createHash('sha256').update(DIGEST_TAG).update(envelope).digest());
 }
@@ -80,6 +81,6 @@ export function decodeForwardedBody(body: Uint8Array): {
   readonly envelope: Uint8Array;
 } {
   const r = new ByteReader(body);
-  const signature = r.bytes8('signature', 64, 64);
+  const signature = r.bytes8('signature', 64, PEER_MAC_BYTES);
   return { signature, envelope: r.raw(r.remaining, 'envelope') };
 }

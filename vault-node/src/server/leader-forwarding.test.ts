@@ -1,7 +1,7 @@
 import { CertificateAuthority } from '@keyfleet/sdk/hsm/ca';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HsmAuthenticator } from '../hsm/authenticator.ts';
-import { provisionFleet, provisionMember, TEST_EPOCH_MS, type TestFleet } from '../hsm/testing.ts';
+import { provisionFleet, provisionMember, type TestFleet } from '../hsm/testing.ts';
 import { envelopeDigest } from '../raft/transport/http-transport.ts';
 import { ForwardReplayGuard } from './forward-replay-guard.ts';
 import {
@@ -17,7 +17,6 @@ let leader: LeaderForwarding;
 let follower: LeaderForwarding;
 let followerAuth: HsmAuthenticator;
 
-const now = () => TEST_EPOCH_MS;
 const noUrl = () => 'http://127.0.0.1:1';
 /** The leader's Raft configuration. */
 const members = new Set(['backups-dc1', 'backups-dc2']);
@@ -27,16 +26,15 @@ const isMember = (m: string) => members.has(m);
 beforeAll(async () => {
   fleet = await provisionFleet(2, { distribute: false });
   const [l, f] = fleet.members;
-  const anchors = [fleet.ca.publicKey];
-  const leaderAuth = new HsmAuthenticator(l!.hsm, { trustAnchors: anchors, now });
-  followerAuth = new HsmAuthenticator(f!.hsm, { trustAnchors: anchors, now });
+  const leaderAuth = new HsmAuthenticator(l!.hsm);
+  followerAuth = new HsmAuthenticator(f!.hsm);
   leaderAuth.trust(f!.certificate);
   followerAuth.trust(l!.certificate);
   const countingAuth = {
     sign: leaderAuth.sign.bind(leaderAuth),
-    verify: (from: string, body: Uint8Array, signature: Uint8Array) => {
+    verify: (from: string, to: string, body: Uint8Array, signature: Uint8Array) => {
       verifications++;
-      return leaderAuth.verify(from, body, signature);
+      return leaderAuth.verify(from, to, body, signature);
     },
   };
   leader = new LeaderForwarding({
@@ -95,14 +93,22 @@ describe('forwarded client requests between members', () => {
   });
 
   it('refuses a forward addressed to another member', async () => {
+    // Sealed by the follower for dc3 (its HSM linked dc3's certificate), shown to the leader.
+    const dc3 = await provisionMember(fleet.ca, fleet.fleetId, 'backups-dc3', 'dc3', fleet.scratch);
+    followerAuth.trust(dc3.certificate);
     const sealed = await follower.seal('backups-dc3', '10.0.0.7', PATH, {});
     expect((await refusal(sealed)).code).toBe('wrong-recipient');
   });
 
   it('refuses a member certified by another CA, a non-member, and a member whose certificate it never verified', async () => {
     const other = CertificateAuthority.generate().ca;
-    const impostor = await provisionMember(other, fleet.fleetId, 'backups-dc2', 'dc2', fleet.scratch + '/x');
-    const impostorAuth = new HsmAuthenticator(impostor.hsm, { trustAnchors: [other.publicKey], now });
+    // Certified as backups-dc2 by another CA; its HSM trusts both CAs, so it can link the leader
+    // and make tags, but the leader never linked it: its tag is under a key the leader lacks.
+    const impostor = await provisionMember(other, fleet.fleetId, 'backups-dc2', 'dc2', fleet.scratch + '/x', {
+      trustAnchors: [other.publicKey, fleet.ca.publicKey],
+    });
+    const impostorAuth = new HsmAuthenticator(impostor.hsm);
+    impostorAuth.trust(fleet.members[0]!.certificate);
     const forged = new LeaderForwarding({
       memberId: 'backups-dc2',
       authenticator: impostorAuth,
@@ -111,9 +117,11 @@ describe('forwarded client requests between members', () => {
     });
     expect((await refusal(await forged.seal(LEADER, '10.0.0.9', PATH, {}))).code).toBe('bad-signature');
     const stranger = await provisionMember(fleet.ca, fleet.fleetId, 'backups-dc5', 'dc5', fleet.scratch);
+    const strangerAuth = new HsmAuthenticator(stranger.hsm);
+    strangerAuth.trust(fleet.members[0]!.certificate);
     const strangerForwarding = new LeaderForwarding({
       memberId: 'backups-dc5',
-      authenticator: new HsmAuthenticator(stranger.hsm, { trustAnchors: [fleet.ca.publicKey], now }),
+      authenticator: strangerAuth,
       peerUrlOf: noUrl,
       isMember,
     });
@@ -145,7 +153,7 @@ describe('forwarded client requests between members', () => {
       path: PATH,
       requestJson: new TextEncoder().encode('{}'),
     });
-    const raftSignature = followerAuth.sign('backups-dc2', envelopeDigest(envelope));
+    const raftSignature = followerAuth.sign('backups-dc2', LEADER, envelopeDigest(envelope));
     expect((await refusal(encodeForwardedBody(raftSignature, envelope))).code).toBe('bad-signature');
   });
 

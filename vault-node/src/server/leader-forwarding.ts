@@ -82,7 +82,7 @@ export class LeaderForwarding {
       path,
       requestJson: new TextEncoder().encode(JSON.stringify(request ?? null)),
     });
-    const signature = await this.#o.authenticator.sign(this.#o.memberId, forwardedDigest(envelope));
+    const signature = await this.#o.authenticator.sign(this.#o.memberId, leader, forwardedDigest(envelope));
     return encodeForwardedBody(signature, envelope);
   }
 
@@ -154,7 +154,9 @@ export class LeaderForwarding {
     if (!this.#o.isMember(request.from)) {
       throw new ForwardRefusedError(403, 'unknown-member', `${request.from} is not a member of this fleet`);
     }
-    if (!(await this.#o.authenticator.verify(request.from, forwardedDigest(envelope), signature))) {
+    if (
+      !(await this.#o.authenticator.verify(request.from, request.to, forwardedDigest(envelope), signature))
+    ) {
       throw new ForwardRefusedError(
         403,
         'bad-signature',

@@ -12,6 +12,27 @@ export function readHexKey(file: string, what: string): Uint8Array {
   return new Uint8Array(Buffer.from(text, 'hex'));
 }
 
+/** Maximum keys in a bundle: a CA rotation needs two; more is a configuration mistake. */
+const MAX_BUNDLE_KEYS = 8;
+
+/**
+ * A bundle of Ed25519 public keys, one per line as 64 lowercase hex characters: the manufacturer
+ * CA keys a member trusts (one normally; the old and the new during a CA rotation).
+ */
+export function readHexKeyBundle(file: string, what: string): Uint8Array[] {
+  const lines = readFileSync(file, 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
+  if (lines.length === 0 || lines.length > MAX_BUNDLE_KEYS)
+    throw new Error(`${what} (${file}) must hold 1 to ${MAX_BUNDLE_KEYS} keys, one per line`);
+  return lines.map((l, i) => {
+    if (!/^[0-9a-f]{64}$/.test(l))
+      throw new Error(`${what} (${file}) line ${i + 1} must be 64 lowercase hex characters`);
+    return new Uint8Array(Buffer.from(l, 'hex'));
+  });
+}
+
 /** The sealing key must not be readable by "others" (the Secret volume gives 0440 root:65532). */
 export function checkSealingKeyFile(file: string): void {
   const mode = statSync(file).mode & 0o777;
@@ -29,7 +50,7 @@ export async function openMemberHsm(config: VaultConfig): Promise<SoftwareHsm> {
     wrappingKeyFile: config.sealingKeyFile,
     fleetId: config.fleetId,
     memberId: config.memberId,
-    trustAnchors: [readHexKey(config.manufacturerCaFile, 'the manufacturer CA key')],
+    trustAnchors: readHexKeyBundle(config.manufacturerCaFile, 'the manufacturer CA keys'),
   });
   const slots = new Set(hsm.slots().map((s) => s.name));
   if (!slots.has(IDENTITY_SLOT)) await hsm.generate(IDENTITY_SLOT, 'ed25519');

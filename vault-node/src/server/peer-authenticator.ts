@@ -1,8 +1,10 @@
-// Raft message authentication with peers' certified HSM identity keys, learnt on demand: a message
-// from a member whose certificate this member has not verified yet is dropped, and the certificate
-// is fetched from that member's peer address (GET /v1/fleet/identity) and verified against the
-// manufacturer CA, this fleet and that member id. The next message is accepted. Nothing on the
-// network can make a member trust a key that the CA did not certify for that member of this fleet.
+// Raft message authentication with peers' certified HSM keys, learnt on demand: a message from a
+// member whose certificate this member has not verified yet is dropped, and the certificate is
+// fetched from that member's peer address (GET /v1/fleet/identity) and verified against the
+// manufacturer CA, this fleet and that member id. The next message is accepted. Sending works the
+// same way: a MAC for a member needs the key its HSM derives from that member's certified key.
+// Nothing on the network can make a member trust a key that the CA did not certify for that
+// member of this fleet.
 import { HttpPath } from '@keyfleet/sdk/vault/contract';
 import type { HsmAuthenticator } from '../hsm/index.ts';
 import type { Logger } from '../raft/node/logger.ts';
@@ -25,16 +27,21 @@ export class PeerAuthenticator implements Authenticator {
     this.#log = log;
   }
 
-  sign(from: MemberId, body: Uint8Array): Uint8Array {
-    return this.#inner.sign(from, body) as Uint8Array;
+  /** Throws (the transport drops the batch; Raft sends again) until `to`'s certificate verified. */
+  sign(from: MemberId, to: MemberId, body: Uint8Array): Uint8Array {
+    if (!this.#trusted.has(to)) {
+      void this.learn(to);
+      throw new Error(`the certificate of ${to} has not been verified yet`);
+    }
+    return this.#inner.sign(from, to, body);
   }
 
-  verify(from: MemberId, body: Uint8Array, signature: Uint8Array): boolean {
+  verify(from: MemberId, to: MemberId, body: Uint8Array, tag: Uint8Array): boolean {
     if (!this.#trusted.has(from)) {
       void this.learn(from);
       return false;
     }
-    return this.#inner.verify(from, body, signature) as boolean;
+    return this.#inner.verify(from, to, body, tag);
   }
 
   isTrusted(member: MemberId): boolean {

@@ -153,13 +153,7 @@ export class VaultMember {
     const raftDir = join(config.dataDir, 'raft');
     const fresh = !existsSync(raftDir) || readdirSync(raftDir).length === 0;
     const bootstrapping = config.clusterState === 'new' && fresh;
-    const authenticator = new PeerAuthenticator(
-      new HsmAuthenticator(hsm, {
-        trustAnchors: [readHexKey(config.manufacturerCaFile, 'the manufacturer CA key')],
-      }),
-      this.peerUrlOf,
-      log,
-    );
+    const authenticator = new PeerAuthenticator(new HsmAuthenticator(hsm), this.peerUrlOf, log);
     this.#forwarding = new LeaderForwarding({
       memberId: config.memberId,
       authenticator,

@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { Registry } from 'prom-client';
 import { MEMBER_ID_PATTERN } from '../storage/bytes.ts';
-import { Ed25519TestAuthenticator } from '../transport/test-authenticator.ts';
+import { isTestAuthBackend, TEST_AUTH_BACKENDS, testAuthenticator } from '../transport/test-auth-backend.ts';
 import type { MemberId } from '../types.ts';
 import { NotLeaderError, ProposalDroppedError, RaftTimeoutError } from './errors.ts';
 import { encodeKvCommand, type KvCommand, KvStateMachine, kvCommandProblem } from './kv-state-machine.ts';
@@ -23,8 +23,9 @@ const HELP = `usage: node vault-node/src/raft/node/main.ts [flags]   (each flag 
   --peers LIST            every member as id=url, comma-separated, this one included (RAFT_PEERS)
   --data-dir DIR          where the log, hard state and snapshots live (RAFT_DATA_DIR)
   --listen HOST:PORT      address to serve peers and clients on (RAFT_LISTEN)
-  --test-key-seed SEED    seed of the Ed25519 TEST identities (RAFT_TEST_KEY_SEED); tests only
-  --auth-backend B        Ed25519 implementation of the test identities: noble (default) or openssl
+  --test-key-seed SEED    seed of the TEST identities (RAFT_TEST_KEY_SEED); tests only
+  --auth-backend B        how test messages are authenticated: mac (pairwise MACs, as the vault;
+                          default), or Ed25519 signatures with openssl or noble
   --join                  start with an empty membership (to be added as a learner by the leader)
   --tick-ms N             tick interval (default 100)
   --election-ticks N      ticks before a follower campaigns (default 10)
@@ -86,8 +87,8 @@ if (!host || !Number.isInteger(port)) fail('--listen must be HOST:PORT');
 const dataDir = required('data-dir');
 mkdirSync(dataDir, { recursive: true });
 const seed = required('test-key-seed');
-const backend = flag('auth-backend') ?? 'noble';
-if (backend !== 'noble' && backend !== 'openssl') fail('--auth-backend must be noble or openssl');
+const backend = flag('auth-backend') ?? 'mac';
+if (!isTestAuthBackend(backend)) fail(`--auth-backend must be one of ${TEST_AUTH_BACKENDS.join(', ')}`);
 
 const log = jsonLogger(`raft/${id}`);
 const registry = new Registry();
@@ -97,7 +98,7 @@ const node = await RaftNode.start({
   peers,
   dataDir,
   stateMachine: sm,
-  authenticator: Ed25519TestAuthenticator.fromSeed(seed, id, peers.keys(), backend),
+  authenticator: testAuthenticator(seed, id, peers.keys(), backend),
   registry,
   bootstrap: flags.join ? { voters: [], learners: [] } : { voters: [...peers.keys()], learners: [] },
   tickMs: int('tick-ms', 100),

@@ -355,7 +355,10 @@ class PeerSender {
       { channel, from: this.t.id, to: this.peer, counter: this.t.counters.next() },
       messages,
     );
-    return encodeBody(await this.t.authenticator.sign(this.t.id, envelopeDigest(envelope)), envelope);
+    return encodeBody(
+      await this.t.authenticator.sign(this.t.id, this.peer, envelopeDigest(envelope)),
+      envelope,
+    );
   }
 
   close(): void {
@@ -470,7 +473,7 @@ export class HttpTransport {
     }
     if (to !== this.id) throw new HttpError(403, 'wrong-recipient', `envelope is addressed to ${to}`);
     if (this.blocked.has(from)) throw new HttpError(503, 'partitioned', 'partitioned from the sender (test)');
-    if (!(await this.authenticator.verify(from, envelopeDigest(body.signed), body.signature))) {
+    if (!(await this.authenticator.verify(from, to, envelopeDigest(body.signed), body.signature))) {
       throw new HttpError(403, 'bad-signature', `signature does not verify for ${from}`);
     }
     const verdict = this.replay.accept(from, channel, body.header.counter);

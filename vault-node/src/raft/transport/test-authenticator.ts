@@ -82,14 +82,15 @@ export class Ed25519TestAuthenticator implements Authenticator {
     this.publicKeys.set(member, { raw: publicKey, object });
   }
 
-  sign(from: MemberId, body: Uint8Array): Uint8Array {
+  /** A signature by `from` (its envelope names the recipient, so `to` is not needed here). */
+  sign(from: MemberId, _to: MemberId, body: Uint8Array): Uint8Array {
     if (from !== this.self) throw new Error(`member ${this.self} cannot sign as ${from}`);
     return this.backend === 'noble'
       ? ed25519.sign(body, this.secretKey)
       : new Uint8Array(osslSign(null, body, this.secretKeyObject));
   }
 
-  verify(from: MemberId, body: Uint8Array, signature: Uint8Array): boolean {
+  verify(from: MemberId, _to: MemberId, body: Uint8Array, signature: Uint8Array): boolean {
     const key = this.publicKeys.get(from);
     if (!key || signature.length !== 64) return false;
     try {
