@@ -15,7 +15,7 @@
  *   vrfInput(user, f, v)      = H(i2osp(user) || u8(f: stale 0, fresh 1) || u64(v))
  *   commitment_key            = H(VRF secret key bytes)       (akd's Directory)
  */
-import { blake3 } from '@noble/hashes/blake3.js';
+import { blake3 } from './blake3.ts';
 import { concatBytes, i2osp, u64be } from './bytes.ts';
 import { EMPTY_LABEL, labelToBytes, type NodeLabel, ROOT_LABEL } from './label.ts';
 
@@ -42,12 +42,12 @@ export const ROOT_LABEL_VALUE: Uint8Array = labelValue(ROOT_LABEL);
 
 /** The value of a leaf as its parent hashes it: H(commitment || u64be(epoch)). */
 export function hashLeafWithCommitment(commitment: Uint8Array, epoch: bigint): Uint8Array {
-  return blake3(concatBytes(commitment, u64be(epoch)));
+  return blake3(commitment, u64be(epoch));
 }
 
 /** Client side: commitment = H(i2osp(value) || i2osp(nonce)). */
 export function commitmentFromNonce(value: Uint8Array, nonce: Uint8Array): Uint8Array {
-  return blake3(concatBytes(i2osp(value), i2osp(nonce)));
+  return blake3(i2osp(value), i2osp(nonce));
 }
 
 /** Client side: the leaf value a lookup/history proof must contain for (value, epoch, nonce). */
@@ -92,17 +92,12 @@ export function parentHash(
   rightValue: Uint8Array,
   rightLabelValue: Uint8Array,
 ): Uint8Array {
-  return blake3(
-    concatBytes(
-      blake3(concatBytes(leftValue, leftLabelValue)),
-      blake3(concatBytes(rightValue, rightLabelValue)),
-    ),
-  );
+  return blake3(blake3(leftValue, leftLabelValue), blake3(rightValue, rightLabelValue));
 }
 
 /** The published root hash from the root node's value. */
 export function rootHashFromValue(rootValue: Uint8Array): Uint8Array {
-  return blake3(concatBytes(rootValue, ROOT_LABEL_VALUE));
+  return blake3(rootValue, ROOT_LABEL_VALUE);
 }
 
 /** Root hash of the empty directory (epoch 0). */
