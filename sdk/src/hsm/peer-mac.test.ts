@@ -1,5 +1,8 @@
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { describe, expect, it } from 'vitest';
-import { derivePeerMacKey, peerMacTag, verifyPeerMacTag } from './peer-mac.ts';
+import { context } from './aead.ts';
+import { derivePeerMacKey, peerMacKeyObject, peerMacTag, verifyPeerMacTag } from './peer-mac.ts';
 
 const shared = new Uint8Array(32).fill(7);
 const a = { member: 'backups-dc1', agreementPublicKey: new Uint8Array(32).fill(1) };
@@ -20,21 +23,20 @@ describe('peer MAC keys and tags', () => {
   });
 
   it('a tag verifies only for its sender, recipient, message and key', () => {
-    const k = derivePeerMacKey(shared, 'vaults/backups', a, b);
+    const raw = derivePeerMacKey(shared, 'vaults/backups', a, b);
+    const rawCopy = raw.slice();
+    const k = peerMacKeyObject(raw);
+    expect(raw).toEqual(new Uint8Array(32)); // wiped
     const tag = peerMacTag(k, a.member, b.member, msg);
+    // the format: HMAC-SHA256 of the canonical context (checked against @noble's HMAC)
+    expect(tag).toEqual(hmac(sha256, rawCopy, context('peer-mac', a.member, b.member, msg)));
     expect(verifyPeerMacTag(k, a.member, b.member, msg, tag)).toBe(true);
     expect(verifyPeerMacTag(k, b.member, a.member, msg, tag)).toBe(false);
     expect(verifyPeerMacTag(k, a.member, b.member, msg.slice(1), tag)).toBe(false);
     expect(verifyPeerMacTag(k, a.member, b.member, msg, tag.slice(0, 31))).toBe(false);
-    expect(
-      verifyPeerMacTag(
-        k.map((x) => x ^ 1),
-        a.member,
-        b.member,
-        msg,
-        tag,
-      ),
-    ).toBe(false);
+    expect(verifyPeerMacTag(peerMacKeyObject(rawCopy.map((x) => x ^ 1)), a.member, b.member, msg, tag)).toBe(
+      false,
+    );
     // ids are length-prefixed: moving a character from one to the other changes the tag
     expect(peerMacTag(k, 'ab', 'c', msg)).not.toEqual(peerMacTag(k, 'a', 'bc', msg));
   });

@@ -8,13 +8,13 @@ import { diffieHellman, type KeyObject } from 'node:crypto';
 import { ctEqual } from '@keyfleet/sdk/hsm/bytes';
 import type { Certificate } from '@keyfleet/sdk/hsm/certificate';
 import { x25519PublicKeyObject } from '@keyfleet/sdk/hsm/keys';
-import { derivePeerMacKey, peerMacTag, verifyPeerMacTag } from '@keyfleet/sdk/hsm/peer-mac';
+import { derivePeerMacKey, peerMacKeyObject, peerMacTag, verifyPeerMacTag } from '@keyfleet/sdk/hsm/peer-mac';
 
 /** A fleet has a handful of members; certified ones beyond this evict the oldest link. */
 const MAX_LINKS = 64;
 
 interface Link {
-  readonly key: Uint8Array;
+  readonly key: KeyObject;
   /** Seconds since the epoch: the certificate's end of validity. */
   readonly notAfter: number;
 }
@@ -50,11 +50,13 @@ export class PeerLinks {
     try {
       if (ctEqual(shared, new Uint8Array(shared.length)))
         throw new PeerLinkError('X25519 gave the all-zero secret');
-      const key = derivePeerMacKey(
-        shared,
-        this.#o.fleet,
-        { member: this.#o.member, agreementPublicKey: own.publicKey },
-        { member: peer, agreementPublicKey: cert.agreementPublicKey },
+      const key = peerMacKeyObject(
+        derivePeerMacKey(
+          shared,
+          this.#o.fleet,
+          { member: this.#o.member, agreementPublicKey: own.publicKey },
+          { member: peer, agreementPublicKey: cert.agreementPublicKey },
+        ),
       );
       this.unlink(peer);
       if (this.#links.size >= MAX_LINKS) this.unlink(this.#links.keys().next().value as string);
@@ -64,9 +66,8 @@ export class PeerLinks {
     }
   }
 
+  /** Forgets the key (a KeyObject's bytes are OpenSSL's to free once unreferenced). */
   unlink(peer: string): boolean {
-    const link = this.#links.get(peer);
-    link?.key.fill(0);
     return this.#links.delete(peer);
   }
 

@@ -3,7 +3,8 @@
 // vault member, without an HSM. Anyone who knows the seed can derive every key, so it proves
 // nothing outside tests.
 
-import { peerMacTag, verifyPeerMacTag } from '@keyfleet/sdk/hsm/peer-mac';
+import type { KeyObject } from 'node:crypto';
+import { peerMacKeyObject, peerMacTag, verifyPeerMacTag } from '@keyfleet/sdk/hsm/peer-mac';
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { Authenticator, MemberId } from '../types.ts';
 
@@ -18,7 +19,7 @@ export function testPairKey(seed: string, a: MemberId, b: MemberId): Uint8Array 
 export class MacTestAuthenticator implements Authenticator {
   readonly #self: MemberId;
   readonly #seed: string;
-  readonly #keys = new Map<MemberId, Uint8Array>();
+  readonly #keys = new Map<MemberId, KeyObject>();
 
   /** The authenticator of `self`, accepting messages from `members` (more via addMember). */
   constructor(seed: string, self: MemberId, members: Iterable<MemberId>) {
@@ -28,7 +29,8 @@ export class MacTestAuthenticator implements Authenticator {
   }
 
   addMember(member: MemberId): void {
-    if (member !== this.#self) this.#keys.set(member, testPairKey(this.#seed, this.#self, member));
+    if (member !== this.#self)
+      this.#keys.set(member, peerMacKeyObject(testPairKey(this.#seed, this.#self, member)));
   }
 
   sign(from: MemberId, to: MemberId, body: Uint8Array): Uint8Array {
