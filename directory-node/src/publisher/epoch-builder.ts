@@ -32,25 +32,27 @@ export type BuiltEpoch = {
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
-export async function buildEpoch(
-  storage: DirectoryStorage,
-  ctx: DirectoryContext,
-  pending: readonly QueuedChange[],
-): Promise<BuiltEpoch> {
+type PlannedUpdate = { change: QueuedChange; version: number; stale: boolean };
+
+/** At most one change per username (the first in queue order); later ones wait an epoch. */
+export function firstChangePerUser(pending: readonly QueuedChange[]): QueuedChange[] {
   const chosen = new Map<string, QueuedChange>();
   for (const change of pending)
     if (!chosen.has(hex(change.username))) chosen.set(hex(change.username), change);
-  const changes = [...chosen.values()];
+  return [...chosen.values()];
+}
 
-  const { latest, states } = await storage.read(async (snap) => ({
-    latest: await snap.latestEpoch(),
-    states: await snap.latestValueStates(changes.map((c) => c.username)),
-  }));
-  const epoch = (latest?.epoch ?? 0) + 1;
-  const previousRootHash = latest?.rootHash ?? EMPTY_TREE_ROOT_HASH;
-
+/**
+ * What an epoch of `changes` does given the current value states: the no-ops, the updates
+ * with their new versions, and the VRF labels they need (the previous version's stale label,
+ * then the new version's fresh label, per update).
+ */
+export function planEpoch(
+  changes: readonly QueuedChange[],
+  states: ReadonlyMap<string, ValueState>,
+): { noOps: number[]; updates: PlannedUpdate[]; requests: LabelRequest[] } {
   const noOps: number[] = [];
-  const updates: { change: QueuedChange; version: number; stale: boolean }[] = [];
+  const updates: PlannedUpdate[] = [];
   const requests: LabelRequest[] = [];
   for (const change of changes) {
     const current = states.get(hex(change.username));
@@ -65,6 +67,23 @@ export async function buildEpoch(
     requests.push({ username: change.username, freshness: 'fresh', version: BigInt(version) });
     updates.push({ change, version, stale: current !== undefined });
   }
+  return { noOps, updates, requests };
+}
+
+export async function buildEpoch(
+  storage: DirectoryStorage,
+  ctx: DirectoryContext,
+  pending: readonly QueuedChange[],
+): Promise<BuiltEpoch> {
+  const changes = firstChangePerUser(pending);
+  const { latest, states } = await storage.read(async (snap) => ({
+    latest: await snap.latestEpoch(),
+    states: await snap.latestValueStates(changes.map((c) => c.username)),
+  }));
+  const epoch = (latest?.epoch ?? 0) + 1;
+  const previousRootHash = latest?.rootHash ?? EMPTY_TREE_ROOT_HASH;
+
+  const { noOps, updates, requests } = planEpoch(changes, states);
   if (updates.length === 0) return { commit: undefined, noOps };
 
   const labels = await ctx.labels.derive(requests);

@@ -47,6 +47,48 @@ describe('Publisher', () => {
     expect(await audit.list(2)).toHaveLength(1);
   });
 
+  it('publishes a backlog with speculated labels exactly as batch by batch', async () => {
+    // The same changes, queued all at once (the next batch's labels are derived ahead, users
+    // repeated across batches included) and one batch at a time, give the same epochs.
+    const changes: [string, string][] = [];
+    for (let i = 0; i < 12; i++) changes.push([`u${i % 5}`, `v${i}`]);
+    for (const [i, [u, v]] of changes.entries()) await queue(u, v, `r${i}`);
+    const backlog: string[] = [];
+    for (let r = await publisher.publishOnce(); r !== undefined; r = await publisher.publishOnce())
+      backlog.push(Buffer.from(r.rootHash).toString('hex'));
+
+    const h2 = new DirectoryHarness(new Uint8Array(32).fill(8));
+    const p2 = new Publisher(
+      h2.storage,
+      h2.ctx,
+      new FilesystemAuditStorage(join(h2.dir, 'audit')),
+      new FileWriterLock(join(h2.dir, 'lock')),
+      { maxBatchSize: 3, epochIntervalMs: 1000 },
+    );
+    await p2.init();
+    try {
+      const oneByOne: string[] = [];
+      let next = 0;
+      for (;;) {
+        while ((await h2.storage.queueDepth()) < 3 && next < changes.length) {
+          const [u, v] = changes[next]!;
+          await h2.storage.enqueue(
+            { requestId: `r${next++}`, username: enc.encode(u), value: enc.encode(v) },
+            100,
+          );
+        }
+        const r = await p2.publishOnce();
+        if (r === undefined) break;
+        oneByOne.push(Buffer.from(r.rootHash).toString('hex'));
+      }
+      expect(backlog.length).toBeGreaterThan(3);
+      expect(backlog).toEqual(oneByOne);
+    } finally {
+      await p2.stop();
+      h2.close();
+    }
+  });
+
   it('drops a change equal to the current value without cutting an epoch', async () => {
     await queue('a', 'same', 'r1');
     await publisher.publishOnce();

@@ -4,9 +4,11 @@
 // the audit blob is copied to audit storage after the commit, and on start every committed
 // blob missing from audit storage is copied again, so a crash between the two loses nothing.
 import type { DirectoryMetrics } from '../metrics.ts';
-import type { DirectoryStorage, EpochRecord } from '../storage/types.ts';
+import type { DirectoryStorage, EpochRecord, QueuedChange } from '../storage/types.ts';
 import type { AuditStorage } from './audit-storage.ts';
-import { buildEpoch, type DirectoryContext } from './epoch-builder.ts';
+import { buildEpoch, type DirectoryContext, firstChangePerUser, planEpoch } from './epoch-builder.ts';
+import { PrefetchingLabelDeriver } from './label-prefetch.ts';
+import type { LabelRequest } from './labels.ts';
 import type { WriterLock } from './writer-lock.ts';
 
 export type PublisherOptions = {
@@ -31,6 +33,8 @@ export class Publisher {
   private lastCut: number;
   /** set when copying a committed blob to audit storage failed; retried before the next epoch */
   private auditBehind = false;
+  /** the batch being published (its labels are derived; the next batch's are speculated) */
+  private currentBatch: readonly QueuedChange[] = [];
 
   constructor(
     storage: DirectoryStorage,
@@ -41,7 +45,9 @@ export class Publisher {
     metrics?: DirectoryMetrics,
   ) {
     this.storage = storage;
-    this.ctx = ctx;
+    const labels = new PrefetchingLabelDeriver(ctx.labels);
+    labels.speculate = () => this.nextBatchRequests();
+    this.ctx = { ...ctx, labels };
     this.audit = audit;
     this.lock = lock;
     this.options = options;
@@ -82,6 +88,7 @@ export class Publisher {
     const pending = await this.storage.pending(this.options.maxBatchSize);
     this.lastCut = this.ctx.now();
     if (pending.length === 0) return undefined;
+    this.currentBatch = pending;
     const built = await buildEpoch(this.storage, this.ctx, pending);
     if (built.commit === undefined) {
       await this.storage.dropQueued(built.noOps);
@@ -104,6 +111,25 @@ export class Publisher {
     this.metrics?.queueDepth.set(await this.storage.queueDepth());
     this.options.log?.('epoch.published', { epoch: record.epoch, updates: record.updates, seconds });
     return record;
+  }
+
+  /**
+   * The labels the next epoch will probably need, derived while this one's tree work runs:
+   * the queued changes after the current batch, less the users in it (their versions are
+   * about to change), planned against the committed value states.
+   */
+  private async nextBatchRequests(): Promise<readonly LabelRequest[]> {
+    const current = this.currentBatch;
+    const max = this.options.maxBatchSize;
+    const inCurrent = new Set(current.map((c) => c.seq));
+    const users = new Set(current.map((c) => Buffer.from(c.username).toString('hex')));
+    const queued = await this.storage.pending(current.length + max);
+    const next = firstChangePerUser(queued.filter((c) => !inCurrent.has(c.seq)).slice(0, max)).filter(
+      (c) => !users.has(Buffer.from(c.username).toString('hex')),
+    );
+    if (next.length === 0) return [];
+    const states = await this.storage.read((snap) => snap.latestValueStates(next.map((c) => c.username)));
+    return planEpoch(next, states).requests;
   }
 
   /** Whether the queue calls for an epoch now. */

@@ -63,8 +63,8 @@ export class BenchDirectory {
     return this.publisher.init();
   }
 
-  /** Queues one change per user in `ids` (value `value(i)`) and publishes them as one epoch. */
-  async publish(ids: readonly number[], value: (i: number) => string): Promise<EpochTimes> {
+  /** Queues one change per user in `ids` (value `value(i)`), without publishing. */
+  async enqueue(ids: readonly number[], value: (i: number) => string): Promise<void> {
     for (let at = 0; at < ids.length; at += 10_000) {
       const changes = ids.slice(at, at + 10_000).map((i) => ({
         requestId: `${value(i)}/${i}`,
@@ -73,12 +73,25 @@ export class BenchDirectory {
       }));
       await this.storage.enqueueMany(changes, 10_000_000);
     }
+  }
+
+  /**
+   * Publishes the oldest `count` queued changes as one epoch. Changes queued behind them let
+   * the publisher derive their labels during this epoch's tree work, as under a backlog.
+   */
+  async publishQueued(count: number): Promise<EpochTimes> {
     this.labelWallMs = 0;
     const clock = startClock();
     const record = await this.publisher.publishOnce();
-    if (record === undefined || record.updates !== ids.length)
+    if (record === undefined || record.updates !== count)
       throw new Error('the epoch did not publish the batch');
-    return { ...clock(), updates: ids.length, labelWallMs: this.labelWallMs };
+    return { ...clock(), updates: count, labelWallMs: this.labelWallMs };
+  }
+
+  /** Queues one change per user in `ids` (value `value(i)`) and publishes them as one epoch. */
+  async publish(ids: readonly number[], value: (i: number) => string): Promise<EpochTimes> {
+    await this.enqueue(ids, value);
+    return this.publishQueued(ids.length);
   }
 
   async close(): Promise<void> {
