@@ -46,8 +46,13 @@ export function leafLabel(labelVal: Uint8Array): NodeLabel {
 
 /** The bytes akd hashes for a label: label_len as u32 big-endian, then the 32 label bytes. */
 export function labelToBytes(label: NodeLabel): Uint8Array {
+  // byte by byte: a DataView per call cost more than the rest (hot in tree hashing and storage keys)
   const out = new Uint8Array(36);
-  new DataView(out.buffer).setUint32(0, label.labelLen, false);
+  const n = label.labelLen;
+  out[0] = n >>> 24;
+  out[1] = (n >>> 16) & 0xff;
+  out[2] = (n >>> 8) & 0xff;
+  out[3] = n & 0xff;
   out.set(label.labelVal, 4);
   return out;
 }
