@@ -514,11 +514,7 @@ export class SoftwareHsm {
     this.#open();
     let cert: Certificate;
     try {
-      cert = verifyCertificate(certificate, {
-        trustAnchors: this.#trustAnchors,
-        now: this.#nowSeconds(),
-        fleet: this.fleetId,
-      });
+      cert = this.#verifyFleetCertificate(certificate);
       this.#peerLinks.link(cert);
     } catch (e) {
       this.#audit.append('link-peer', AGREEMENT_SLOT, 'refused');
@@ -557,6 +553,16 @@ export class SoftwareHsm {
     return Math.floor(this.#now() / 1000);
   }
 
+  /** A member certificate of this fleet under the trust anchors, valid now (for `member` if given). */
+  #verifyFleetCertificate(certificate: Uint8Array, member?: string): Certificate {
+    return verifyCertificate(certificate, {
+      trustAnchors: this.#trustAnchors,
+      now: this.#nowSeconds(),
+      fleet: this.fleetId,
+      ...(member === undefined ? {} : { member }),
+    });
+  }
+
   // ---- fleet secret distribution ---------------------------------------------------------------
 
   /**
@@ -569,11 +575,7 @@ export class SoftwareHsm {
       throw new HsmError("install this HSM's certificate before distributing the fleet secret");
     let recipient: Certificate;
     try {
-      recipient = verifyCertificate(recipientCertificate, {
-        trustAnchors: this.#trustAnchors,
-        now: this.#nowSeconds(),
-        fleet: this.fleetId,
-      });
+      recipient = this.#verifyFleetCertificate(recipientCertificate);
       if (recipient.subject.member === this.memberId)
         throw new HsmError('the recipient is this member itself');
     } catch (e) {
@@ -612,12 +614,7 @@ export class SoftwareHsm {
       if (e.recipient !== this.memberId)
         throw new HsmError(`the envelope is for member ${e.recipient}, not ${this.memberId}`);
       if (e.sender === this.memberId) throw new HsmError('the envelope claims to come from this member');
-      const sender = verifyCertificate(e.senderCertificate, {
-        trustAnchors: this.#trustAnchors,
-        now: this.#nowSeconds(),
-        fleet: this.fleetId,
-        member: e.sender,
-      });
+      const sender = this.#verifyFleetCertificate(e.senderCertificate, e.sender);
       if (!verifyWithPurpose(sender.identityPublicKey, Purpose.fleetSecretEnvelope, e.signed, e.signature)) {
         throw new HsmError(`the envelope is not signed by ${e.sender}'s certified identity key`);
       }

@@ -25,6 +25,17 @@ const FOLLOWER = 'backups-dc2';
 const BURST = 3;
 const PATH = '/v1/escrow/recover/start';
 
+/** A forward of an empty recover start to the leader, from `from` on behalf of `client`. */
+const forwardedEnvelope = (from: string, client: string) =>
+  encodeForwardedEnvelope({
+    from,
+    to: LEADER,
+    counter: Date.now() * 1000,
+    client,
+    path: PATH,
+    requestJson: new TextEncoder().encode('{}'),
+  });
+
 let fleet: TestFleet;
 const servers: Server[] = [];
 let leaderClientUrl: string;
@@ -157,14 +168,7 @@ describe('rate limits of forwarded client requests', () => {
     // The attacker exhausts its own bucket, then tries to speak for someone else.
     const own = () => post(leaderClientUrl + PATH, '{}', { from: '127.0.0.31' });
     expect(await statuses(BURST + 1, own)).toEqual([400, 400, 400, 429]);
-    const envelope = encodeForwardedEnvelope({
-      from: FOLLOWER,
-      to: LEADER,
-      counter: Date.now() * 1000,
-      client: '127.0.0.32',
-      path: PATH,
-      requestJson: new TextEncoder().encode('{}'),
-    });
+    const envelope = forwardedEnvelope(FOLLOWER, '127.0.0.32');
     const unsigned = await post(
       leaderPeerUrl + HttpPath.peerForward,
       encodeForwardedBody(new Uint8Array(64), envelope),
@@ -182,15 +186,7 @@ describe('rate limits of forwarded client requests', () => {
 
   it('a member refuses a forward that claims to come from itself', async () => {
     // Refused before any tag check (an HSM does not even hold a key shared with itself).
-    const envelope = encodeForwardedEnvelope({
-      from: LEADER,
-      to: LEADER,
-      counter: Date.now() * 1000,
-      client: '127.0.0.41',
-      path: PATH,
-      requestJson: new TextEncoder().encode('{}'),
-    });
-    const fromItself = encodeForwardedBody(new Uint8Array(32), envelope);
+    const fromItself = encodeForwardedBody(new Uint8Array(32), forwardedEnvelope(LEADER, '127.0.0.41'));
     const r = await post(leaderPeerUrl + HttpPath.peerForward, fromItself, {
       headers: { 'content-type': 'application/octet-stream' },
     });
