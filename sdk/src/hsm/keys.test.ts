@@ -12,6 +12,7 @@ import {
   verifyWithPurpose,
   x25519PrivateKey,
   x25519PublicKeyProblem,
+  x25519SharedSecret,
 } from './keys.ts';
 
 const hex = (s: string) => new Uint8Array(Buffer.from(s, 'hex'));
@@ -95,6 +96,15 @@ describe('X25519', () => {
     const high = good.slice();
     high[31]! |= 0x80;
     expect(x25519PublicKeyProblem(high)).toMatch(/top bit/);
+  });
+
+  it('shared secret: RFC 7748 §6.1, and a small-order peer key refused', () => {
+    const alice = x25519PrivateKey(hex('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a'));
+    const bob = hex('de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f');
+    expect(Buffer.from(x25519SharedSecret(alice, bob)).toString('hex')).toBe(
+      '4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742',
+    );
+    expect(() => x25519SharedSecret(alice, new Uint8Array(32))).toThrow(/small-order/);
   });
 });
 

@@ -9,7 +9,7 @@
 //   - the signature is RFC 8032 verification as OpenSSL implements it: S must be < L and R must be
 //     the canonical encoding of [S]B - [k]A, compared byte for byte (cofactorless).
 
-import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
+import { createPrivateKey, createPublicKey, diffieHellman, type KeyObject, sign, verify } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { concatBytes, utf8 } from './bytes.ts';
 
@@ -62,6 +62,16 @@ export function x25519PublicKeyObject(raw: Uint8Array): KeyObject {
   const reason = x25519PublicKeyProblem(raw);
   if (reason) throw new TypeError(reason);
   return createPublicKey({ key: Buffer.concat([X25519_SPKI, raw]), format: 'der', type: 'spki' });
+}
+
+/**
+ * X25519 of `privateKey` with the checked public key `raw`. The all-zero result (a small-order
+ * peer key, which x25519PublicKeyObject already refuses) is refused again here, where it matters.
+ */
+export function x25519SharedSecret(privateKey: KeyObject, raw: Uint8Array): Uint8Array {
+  const shared = new Uint8Array(diffieHellman({ privateKey, publicKey: x25519PublicKeyObject(raw) }));
+  if (shared.every((b) => b === 0)) throw new TypeError('X25519 produced the all-zero secret');
+  return shared;
 }
 
 /** Signs `purpose || 0 || message` (Ed25519 is deterministic: same inputs, same signature). */

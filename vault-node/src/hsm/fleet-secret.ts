@@ -16,12 +16,11 @@
 // binds fleet, sender and recipient, so an envelope re-signed by another member, or presented to
 // another recipient, does not open.
 
-import { diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { ByteReader, ByteWriter, DecodeError } from '@keyfleet/sdk/bytes';
 import { AEAD_NONCE_BYTES, aeadOpen, aeadSeal, context, deriveKey } from '@keyfleet/sdk/hsm/aead';
-import { ctEqual } from '@keyfleet/sdk/hsm/bytes';
 import { FLEET_ID_PATTERN, MEMBER_ID_PATTERN } from '@keyfleet/sdk/hsm/ids';
-import { Purpose, rawPublicKey, signWithPurpose, x25519PublicKeyObject } from '@keyfleet/sdk/hsm/keys';
+import { Purpose, rawPublicKey, signWithPurpose, x25519SharedSecret } from '@keyfleet/sdk/hsm/keys';
 
 const VERSION = 1;
 const MAX_CERTIFICATE_BYTES = 1024;
@@ -64,12 +63,6 @@ function envelopeAd(h: EnvelopeHeader): Uint8Array {
   return context('fleet-secret', h.fleet, h.sender, h.recipient);
 }
 
-function sharedSecret(privateKey: KeyObject, publicKey: Uint8Array): Uint8Array {
-  const shared = new Uint8Array(diffieHellman({ privateKey, publicKey: x25519PublicKeyObject(publicKey) }));
-  if (ctEqual(shared, new Uint8Array(32))) throw new EnvelopeError('X25519 produced the all-zero secret');
-  return shared;
-}
-
 export interface SealInput extends EnvelopeHeader {
   readonly senderIdentity: KeyObject;
   readonly senderCertificate: Uint8Array;
@@ -83,7 +76,7 @@ export function sealEnvelope(i: SealInput): Uint8Array {
   const eph = generateKeyPairSync('x25519');
   const ephemeralPublicKey = rawPublicKey(eph.publicKey);
   const key = envelopeKey(
-    sharedSecret(eph.privateKey, i.recipientAgreementKey),
+    x25519SharedSecret(eph.privateKey, i.recipientAgreementKey),
     i,
     ephemeralPublicKey,
     i.recipientAgreementKey,
@@ -143,7 +136,7 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
 export function openEnvelope(e: Envelope, recipientAgreement: KeyObject): Uint8Array {
   const recipientPublicKey = rawPublicKey(recipientAgreement);
   const key = envelopeKey(
-    sharedSecret(recipientAgreement, e.ephemeralPublicKey),
+    x25519SharedSecret(recipientAgreement, e.ephemeralPublicKey),
     e,
     e.ephemeralPublicKey,
     recipientPublicKey,

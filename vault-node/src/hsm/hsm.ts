@@ -484,12 +484,7 @@ export class SoftwareHsm {
   installCertificate(certificate: Uint8Array): Promise<void> {
     return this.#exclusive(async () => {
       this.#open();
-      const cert = verifyCertificate(certificate, {
-        trustAnchors: this.#trustAnchors,
-        now: this.#nowSeconds(),
-        fleet: this.fleetId,
-        member: this.memberId,
-      });
+      const cert = this.#verifyFleetCertificate(certificate, this.memberId);
       this.#checkCertificateKeys(cert);
       await writeFileAtomic(this.#dir, 'identity.cert', cert.encoded);
       this.#certificate = cert;

@@ -4,10 +4,9 @@
 // agreement key, then HKDF. It is held here only, used while the certificate is valid, and dropped
 // when the peer is unlinked. Part of the HSM module: nothing here returns a key.
 
-import { diffieHellman, type KeyObject } from 'node:crypto';
-import { ctEqual } from '@keyfleet/sdk/hsm/bytes';
+import type { KeyObject } from 'node:crypto';
 import type { Certificate } from '@keyfleet/sdk/hsm/certificate';
-import { x25519PublicKeyObject } from '@keyfleet/sdk/hsm/keys';
+import { x25519SharedSecret } from '@keyfleet/sdk/hsm/keys';
 import { derivePeerMacKey, peerMacKeyObject, peerMacTag, verifyPeerMacTag } from '@keyfleet/sdk/hsm/peer-mac';
 
 /** A fleet has a handful of members; certified ones beyond this evict the oldest link. */
@@ -44,12 +43,8 @@ export class PeerLinks {
       throw new PeerLinkError(`${peer} is not in fleet ${this.#o.fleet}`);
     if (peer === this.#o.member) throw new PeerLinkError('a member does not link to itself');
     const own = this.#o.agreement();
-    const shared = new Uint8Array(
-      diffieHellman({ privateKey: own.key, publicKey: x25519PublicKeyObject(cert.agreementPublicKey) }),
-    );
+    const shared = x25519SharedSecret(own.key, cert.agreementPublicKey);
     try {
-      if (ctEqual(shared, new Uint8Array(shared.length)))
-        throw new PeerLinkError('X25519 gave the all-zero secret');
       const key = peerMacKeyObject(
         derivePeerMacKey(
           shared,
