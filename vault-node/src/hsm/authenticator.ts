@@ -20,6 +20,11 @@ export class HsmAuthenticator implements Authenticator {
     return this.#hsm.linkPeer(certificate);
   }
 
+  /** True while the member is linked and its certificate is valid (else: learn it again). */
+  isTrusted(member: MemberId): boolean {
+    return this.#hsm.isPeerLinked(member);
+  }
+
   /** Stops accepting a member's messages (it left the configuration). */
   forget(member: MemberId): void {
     this.#hsm.unlinkPeer(member);

@@ -18,7 +18,6 @@ export class PeerAuthenticator implements Authenticator {
   readonly #inner: HsmAuthenticator;
   readonly #urlOf: (member: MemberId) => string;
   readonly #log: Logger;
-  readonly #trusted = new Set<MemberId>();
   readonly #lastTry = new Map<MemberId, number>();
 
   constructor(inner: HsmAuthenticator, urlOf: (member: MemberId) => string, log: Logger) {
@@ -29,7 +28,7 @@ export class PeerAuthenticator implements Authenticator {
 
   /** Throws (the transport drops the batch; Raft sends again) until `to`'s certificate verified. */
   sign(from: MemberId, to: MemberId, body: Uint8Array): Uint8Array {
-    if (!this.#trusted.has(to)) {
+    if (!this.#inner.isTrusted(to)) {
       void this.learn(to);
       throw new Error(`the certificate of ${to} has not been verified yet`);
     }
@@ -37,20 +36,21 @@ export class PeerAuthenticator implements Authenticator {
   }
 
   verify(from: MemberId, to: MemberId, body: Uint8Array, tag: Uint8Array): boolean {
-    if (!this.#trusted.has(from)) {
+    if (!this.#inner.isTrusted(from)) {
       void this.learn(from);
       return false;
     }
     return this.#inner.verify(from, to, body, tag);
   }
 
+  /** Whether the HSM holds a valid link to `member` (an expired one is learnt again). */
   isTrusted(member: MemberId): boolean {
-    return this.#trusted.has(member);
+    return this.#inner.isTrusted(member);
   }
 
   /** Fetches and verifies `member`'s certificate (at most once a second per member). */
   async learn(member: MemberId): Promise<boolean> {
-    if (this.#trusted.has(member)) return true;
+    if (this.#inner.isTrusted(member)) return true;
     const now = Date.now();
     if (now - (this.#lastTry.get(member) ?? 0) < RETRY_AFTER_MS) return false;
     this.#forgetOldTries(now);
@@ -67,7 +67,6 @@ export class PeerAuthenticator implements Authenticator {
         this.#inner.forget(subject);
         throw new Error(`the address of ${member} served the certificate of ${subject}`);
       }
-      this.#trusted.add(member);
       this.#log('info', 'peer certificate verified', { peer: member });
       return true;
     } catch (e) {
@@ -86,7 +85,6 @@ export class PeerAuthenticator implements Authenticator {
   }
 
   forget(member: MemberId): void {
-    this.#trusted.delete(member);
     this.#inner.forget(member);
   }
 }
