@@ -1,6 +1,6 @@
 import type { NodeLabel } from '@keyfleet/sdk/akd/label';
 import { vrfSecretKey } from '@keyfleet/sdk/vrf/ecvrf';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { PrefetchingLabelDeriver } from './label-prefetch.ts';
 import { InlineLabelDeriver, type LabelDeriver, type LabelRequest } from './labels.ts';
 
@@ -27,8 +27,6 @@ class Counting implements LabelDeriver {
   async close(): Promise<void> {}
 }
 
-const settle = () => new Promise((r) => setTimeout(r, 20));
-
 describe('PrefetchingLabelDeriver', () => {
   it('serves speculated labels, derives the rest, and drops unused speculation', async () => {
     const inner = new Counting();
@@ -37,8 +35,8 @@ describe('PrefetchingLabelDeriver', () => {
     const ahead = [req('c', 1), req('d', 4), req('e', 1)];
     d.speculate = async () => ahead;
     expect(await d.derive(first)).toEqual(await inner.inline.derive(first));
-    await settle();
-    expect(inner.derived).toBe(first.length + ahead.length);
+    // the speculation runs after derive() handed over its own work
+    await vi.waitFor(() => expect(inner.derived).toBe(first.length + ahead.length));
     // two speculated (c, d), one not (f); e is speculated but unused
     d.speculate = undefined;
     const second = [req('c', 1), req('f', 1), req('d', 4)];
@@ -58,7 +56,7 @@ describe('PrefetchingLabelDeriver', () => {
       return ahead;
     };
     await d.derive([req('w', 1)]);
-    await settle();
+    await vi.waitFor(() => expect(inner.failNext).toBe(false)); // the speculation's call failed
     d.speculate = undefined;
     expect(await d.derive(ahead)).toEqual(await inner.inline.derive(ahead));
   });
