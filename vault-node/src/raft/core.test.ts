@@ -224,6 +224,42 @@ describe('replication', () => {
     expect(a.status().commit).toBe(index);
   });
 
+  it('tells caught-up followers a new commit with a one-way notice, not an empty append to answer', () => {
+    const h = new Harness(ABC);
+    h.elect('a');
+    h.sent.length = 0;
+    const { index } = h.core('a').propose(utf8('x')) as { index: number };
+    h.stabilize();
+    expect(h.sent.filter((m) => m.type === 'commit').map((m) => [m.to, m.commit])).toEqual([
+      ['b', index],
+      ['c', index],
+    ]);
+    expect(h.sent.filter((m) => m.type === 'append' && m.entries?.length === 0)).toEqual([]);
+    for (const id of ['b', 'c']) expect(h.core(id).status().commit).toBe(index);
+    // The notice is not answered: the followers answered the entries, and nothing else.
+    expect(h.sent.filter((m) => m.from !== 'a').map((m) => m.type)).toEqual([
+      'append-response',
+      'append-response',
+    ]);
+  });
+
+  it('a commit notice never moves a follower past its log, and one from an old term is refused', () => {
+    const h = new Harness(ABC);
+    h.elect('a');
+    const b = h.core('b');
+    const before = b.status();
+    const last = before.commit;
+    // A notice naming an index b does not hold would be a leader bug: commitTo refuses loudly.
+    expect(() =>
+      b.step({ type: 'commit', from: 'a', to: 'b', term: before.term, commit: last + 5 }),
+    ).toThrow();
+    const stale = { type: 'commit' as const, from: 'c', to: 'b', term: before.term - 1, commit: last };
+    b.step(stale);
+    const answers = drain(b).filter((m) => m.to === 'c');
+    expect(answers.map((m) => [m.type, m.term])).toEqual([['append-response', before.term]]);
+    expect(b.status()).toMatchObject({ term: before.term, leader: 'a', commit: last });
+  });
+
   it('splits by maxEntriesPerAppend and keeps at most maxInflightAppends unacknowledged', () => {
     const h = new Harness(ABC, { maxEntriesPerAppend: 2, maxInflightAppends: 3 });
     h.elect('a');

@@ -135,6 +135,8 @@ export class RaftCore {
   #transferee: MemberId | null = null;
   /** Leader: appends to every follower are due (batched until the next Ready). */
   #broadcastDue = false;
+  /** The commit index the last broadcast told (commit notices go out only when it advanced). */
+  #commitBroadcast = 0;
   /** Leader: a heartbeat round for the newest ReadIndex request is due (one round serves all). */
   #readRoundDue = false;
 
@@ -227,13 +229,21 @@ export class RaftCore {
       }
       if (m.type === 'pre-vote' || (m.type === 'pre-vote-response' && !m.reject)) {
         // A pre-vote changes no term: the campaign may never happen.
-      } else if (m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot') {
+      } else if (
+        m.type === 'append' ||
+        m.type === 'heartbeat' ||
+        m.type === 'commit' ||
+        m.type === 'snapshot'
+      ) {
         this.#becomeFollower(m.term, m.from);
       } else {
         this.#becomeFollower(m.term, null);
       }
     } else if (m.term < this.#term) {
-      if ((this.#checkQuorum || this.#preVote) && (m.type === 'append' || m.type === 'heartbeat')) {
+      if (
+        (this.#checkQuorum || this.#preVote) &&
+        (m.type === 'append' || m.type === 'heartbeat' || m.type === 'commit')
+      ) {
         // A leader cut off long enough to miss a term change: tell it, so it steps down (with
         // pre-vote its followers' terms never bump to catch its attention otherwise).
         this.#send({ type: 'append-response', to: m.from });
@@ -533,6 +543,7 @@ export class RaftCore {
     switch (m.type) {
       case 'append':
       case 'heartbeat':
+      case 'commit':
       case 'snapshot':
         // A leader of our term exists: it won.
         this.#becomeFollower(m.term, m.from);
@@ -568,6 +579,12 @@ export class RaftCore {
         this.#electionElapsed = 0;
         this.#leader = m.from;
         this.#handleHeartbeat(m);
+        return;
+      case 'commit':
+        // Like a heartbeat's commit (min of the leader's commit and our known match), unanswered.
+        this.#electionElapsed = 0;
+        this.#leader = m.from;
+        this.#log.commitTo(m.commit ?? 0);
         return;
       case 'snapshot':
         this.#electionElapsed = 0;
@@ -733,10 +750,24 @@ export class RaftCore {
     if (!this.#broadcastDue) return;
     this.#broadcastDue = false;
     if (this.#role !== 'leader') return;
-    for (const id of this.#progress.keys()) {
+    const commitAdvanced = this.#log.committed > this.#commitBroadcast;
+    this.#commitBroadcast = this.#log.committed;
+    for (const [id, pr] of this.#progress) {
       if (id === this.#id) continue;
-      // The first carries the commit index even when empty; the rest fill the pipeline.
-      if (this.#sendAppend(id)) while (this.#sendAppend(id, false));
+      // New entries carry the commit index with them; more fill the pipeline.
+      if (this.#sendAppend(id, false)) {
+        while (this.#sendAppend(id, false));
+        continue;
+      }
+      // Nothing new for it: only the commit index to tell. A member in replicate state gets a
+      // one-way notice (its answer to an empty append would tell us nothing: a round of messages
+      // saved per commit); any other gets the empty append, which also probes where it stands.
+      if (pr.state === 'replicate') {
+        if (commitAdvanced)
+          this.#send({ type: 'commit', to: id, commit: Math.min(pr.match, this.#log.committed) });
+      } else {
+        this.#sendAppend(id);
+      }
     }
   }
 

@@ -1,7 +1,7 @@
 // Which of a Ready's messages may leave before the Ready is persisted.
 //
 // The contract is persist, then send. One exception shortens every commit by a disk write (Raft
-// thesis §10.2.1): a leader may send its appends and heartbeats while it writes the same entries
+// thesis §10.2.1): a leader may send its appends, heartbeats and commit notices while it writes the same entries
 // to its own disk, because the core counts the leader's own log toward a commit only as far as it
 // is durable (RaftCore #maybeCommit), so nothing commits on an entry the leader holds only in
 // memory. What the messages carry beyond entries must already be durable: their term and our vote
@@ -25,7 +25,7 @@ export function splitMessages(rd: Ready, durable: Pick<HardState, 'term' | 'vote
   const beforePersist: Message[] = [];
   const afterPersist: Message[] = [];
   for (const m of rd.messages) {
-    if (m.type === 'append' || m.type === 'heartbeat') beforePersist.push(m);
+    if (m.type === 'append' || m.type === 'heartbeat' || m.type === 'commit') beforePersist.push(m);
     else afterPersist.push(m);
   }
   return { beforePersist, afterPersist };

@@ -73,6 +73,8 @@ export type MessageType =
   | 'append-response'
   | 'heartbeat'
   | 'heartbeat-response'
+  /** Leader → follower in replicate state: its commit index (≤ the follower's match), unanswered. */
+  | 'commit'
   | 'snapshot'
   | 'snapshot-response'
   | 'timeout-now'

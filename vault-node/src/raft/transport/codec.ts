@@ -67,6 +67,7 @@ const MESSAGE_TYPES: readonly MessageType[] = [
   'read-index',
   'read-index-response',
   'propose',
+  'commit',
 ];
 
 const F_INDEX = 1 << 0;
