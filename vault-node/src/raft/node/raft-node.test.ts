@@ -88,6 +88,7 @@ async function fleet(ids: MemberId[], extra: MemberId[] = []) {
     const m = members.get(id)!;
     await m.node?.stop();
     m.node = undefined;
+    m.router = undefined; // its address answers 503 while it is down, like a dead pod's
   };
   const leader = async (timeoutMs = 10_000): Promise<Member> => {
     const end = Date.now() + timeoutMs;
@@ -134,10 +135,26 @@ describe('RaftNode (real core, real disk, real HTTP, in one process)', () => {
     // while the leader compacted past its log catches up by installing a snapshot.
     expect(l.node!.status().snapshotIndex).toBeGreaterThanOrEqual(50);
     const lagging = [...f.members.values()].find((m) => m !== l && m !== follower)!;
+    const laggingLast = lagging.node!.status().lastIndex;
     await f.stop(lagging.id);
     await Promise.all(Array.from({ length: 120 }, (_, i) => l.node!.propose(put(`d${i}`, String(i)))));
+    // A proposal resolves when applied; the snapshot that compacts the log is taken after that.
+    // Only once the leader's log starts past the lagging member's, and the appends it made before
+    // that are gone (a failed send drops the peer's queue), is a snapshot the only way back.
+    // Restarted earlier, it catches up from those appends: correct, but not what this tests.
+    await eventually(() => l.node!.status().snapshotIndex > laggingLast);
+    const failedSends = async () =>
+      Number(/messages_dropped_total\{reason="send-failed"\} (\d+)/.exec(await l.registry.metrics())![1]);
+    const failedBefore = await failedSends();
+    for (let end = Date.now() + 10_000; (await failedSends()) === failedBefore; ) {
+      if (Date.now() > end) throw new Error('the leader never tried the stopped member again');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    console.log('DIAG pre-start', laggingLast, JSON.stringify(l.node!.status()));
     await f.start(lagging.id);
+    console.log('DIAG started', JSON.stringify(lagging.node!.status()));
     await eventually(() => lagging.sm.kv.get('d119') === '119');
+    console.log('DIAG after', (await lagging.registry.metrics()).split('\n').filter((x: string) => /^keyfleet/.test(x) && !/bucket/.test(x)).join(' | '));
     expect(await lagging.registry.metrics()).toMatch(/keyfleet_vault_raft_snapshots_installed_total 1\b/);
 
     // A full restart of every member recovers snapshot + log and keeps serving.

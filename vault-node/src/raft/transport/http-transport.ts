@@ -301,6 +301,13 @@ class PeerSender {
   }
 
   private fail(count: number): void {
+    // What is still queued behind a failed send goes too: Raft messages are loss-tolerant, and
+    // the follower would reject appends that follow a lost one anyway (a gap). Kept, they would
+    // reach a restarted member long after they were made (a backlog of stale appends, which the
+    // leader has since compacted away and will send as a snapshot); dropped, the leader's next
+    // append or heartbeat finds out where the member stands. etcd's transport drops them as well.
+    count += this.queue.length;
+    this.queue.length = 0;
     this.t.drop('send-failed', count);
     this.backoffMs = Math.min(BACKOFF_MAX_MS, Math.max(BACKOFF_MIN_MS, this.backoffMs * 2));
     this.backoffUntil = Date.now() + this.backoffMs;
