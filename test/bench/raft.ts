@@ -188,26 +188,30 @@ async function runBackend(auth: TestAuthBackend): Promise<void> {
       await sleep(1000);
     }
     times.sort((a, b) => a - b);
-    report({
-      bench: 'raft',
-      name: `failover median (${auth})`,
-      value: percentile(times, 50),
-      unit: 'ms',
-      goal: '< 2000 ms',
-    });
-    report({ bench: 'raft', name: `failover max (${auth})`, value: times[times.length - 1]!, unit: 'ms' });
-    rows.push({
-      auth,
-      what: 'failover (kill -9 leader → first new commit)',
-      p50: `${percentile(times, 50).toFixed(0)} ms`,
-      p99: `max ${times[times.length - 1]!.toFixed(0)} ms`,
-      throughput: '',
-      note: `${failovers} trials: ${times.map((t) => t.toFixed(0)).join(', ')} ms`,
-    });
+    if (times.length > 0) reportFailover(auth, times);
   } finally {
     await c.stopAll();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+function reportFailover(auth: string, times: number[]): void {
+  report({
+    bench: 'raft',
+    name: `failover median (${auth})`,
+    value: percentile(times, 50),
+    unit: 'ms',
+    goal: '< 2000 ms',
+  });
+  report({ bench: 'raft', name: `failover max (${auth})`, value: times[times.length - 1]!, unit: 'ms' });
+  rows.push({
+    auth,
+    what: 'failover (kill -9 leader → first new commit)',
+    p50: `${percentile(times, 50).toFixed(0)} ms`,
+    p99: `max ${times[times.length - 1]!.toFixed(0)} ms`,
+    throughput: '',
+    note: `${times.length} trials: ${times.map((t) => t.toFixed(0)).join(', ')} ms`,
+  });
 }
 
 progress(

@@ -23,6 +23,8 @@ interface Member {
   id: string;
   transport: HttpTransport;
   received: Message[];
+  /** How many messages each frame or request carried, in arrival order. */
+  frames: number[];
   drops: Map<DropReason, number>;
   server: Server;
   url: string;
@@ -60,18 +62,22 @@ async function cluster(options: { streamFirstFrameDeadlineMs?: number } = {}): P
   const out = new Map<string, Member>();
   for (const [id, a] of apps) {
     const received: Message[] = [];
+    const frames: number[] = [];
     const drops = new Map<DropReason, number>();
     const transport = new HttpTransport({
       id,
       peers,
       authenticator: Ed25519TestAuthenticator.fromSeed(SEED, id, MEMBERS),
-      deliver: (ms) => received.push(...ms),
+      deliver: (ms) => {
+        frames.push(ms.length);
+        received.push(...ms);
+      },
       onDrop: (reason, n) => drops.set(reason, (drops.get(reason) ?? 0) + n),
       ...options,
     });
     transports.push(transport);
     a.app.use(transport.router);
-    out.set(id, { id, transport, received, drops, server: a.server, url: a.url });
+    out.set(id, { id, transport, received, frames, drops, server: a.server, url: a.url });
   }
   return out;
 }
@@ -363,6 +369,18 @@ describe('HttpTransport', () => {
     n1.transport.send([vote('n1', 'n2', 4)]);
     await until(() => n2.received.length === 1);
     expect(n2.received[0]!.term).toBe(4);
+  });
+
+  it('sends what one turn of the event loop queued for a peer as one frame', async () => {
+    const c = await cluster();
+    const [n1, n2] = [c.get('n1')!, c.get('n2')!];
+    n1.transport.send([vote('n1', 'n2', 3)]);
+    // Two Readies apart: the node awaits its storage and applies in between.
+    for (let i = 0; i < 20; i++) await Promise.resolve();
+    n1.transport.send([vote('n1', 'n2', 4)]);
+    await until(() => n2.received.length === 2);
+    expect(n2.frames).toEqual([2]);
+    expect(n2.received.map((m) => m.term)).toEqual([3, 4]);
   });
 
   it('backs off an unreachable peer and counts what it could not send', async () => {
