@@ -150,11 +150,8 @@ describe('RaftNode (real core, real disk, real HTTP, in one process)', () => {
       if (Date.now() > end) throw new Error('the leader never tried the stopped member again');
       await new Promise((r) => setTimeout(r, 10));
     }
-    console.log('DIAG pre-start', laggingLast, JSON.stringify(l.node!.status()));
     await f.start(lagging.id);
-    console.log('DIAG started', JSON.stringify(lagging.node!.status()));
     await eventually(() => lagging.sm.kv.get('d119') === '119');
-    console.log('DIAG after', (await lagging.registry.metrics()).split('\n').filter((x: string) => /^keyfleet/.test(x) && !/bucket/.test(x)).join(' | '));
     expect(await lagging.registry.metrics()).toMatch(/keyfleet_vault_raft_snapshots_installed_total 1\b/);
 
     // A full restart of every member recovers snapshot + log and keeps serving.
