@@ -362,6 +362,26 @@ describe('escrow state machine against its model (property)', () => {
 });
 
 describe('escrow snapshots', () => {
+  it('encoded in slices: the bytes snapshot() gave at the call, whatever is applied meanwhile', async () => {
+    const { sm, apply } = machine();
+    // More records than one slice (2048), in an order that is not the id order.
+    for (let i = 2999; i >= 0; i--) apply(register(`user-${i}`, 3, i % 2));
+    apply({ op: 'set-backup-key', userId: 'user-7', recordDigest: DIGESTS[1]!, sealedBackupKey: SEALED[1]! });
+    apply({ op: 'attempt', userId: 'user-8' });
+    const expected = sm.snapshot();
+    const pending = sm.snapshotInSlices();
+    apply({ op: 'attempt', userId: 'user-9' });
+    apply(register('zed', 1));
+    apply({ op: 'delete', userId: 'user-7', recordDigest: DIGESTS[1]! });
+    const sliced = await pending;
+    expect(sliced).toEqual(expected);
+    expect(sliced).not.toEqual(sm.snapshot());
+    const copy = machine();
+    copy.sm.restore(sliced);
+    expect(copy.sm.get('user-7')?.sealedBackupKey).toEqual(SEALED[1]);
+    expect(copy.sm.get('zed')).toBeUndefined();
+  });
+
   it('refuse every corruption and leave the state as it was', () => {
     const { sm, apply } = machine();
     apply(register('alice', 3));

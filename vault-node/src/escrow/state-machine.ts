@@ -23,6 +23,7 @@ import { ctEqual } from '@keyfleet/sdk/hsm/bytes';
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { CommittedAttempt } from '../hsm/attempt-ledger.ts';
 import { SEALED_BACKUP_KEY_BYTES } from '../hsm/opaque-engine.ts';
+import { concatParts, inSlices, nextTurn } from '../raft/slices.ts';
 import type { Entry, StateMachine } from '../raft/types.ts';
 import { decodeCommand, type EscrowCommand, encodeResult, MAX_GUESS_LIMIT } from './commands.ts';
 
@@ -154,19 +155,34 @@ export class EscrowStateMachine implements StateMachine {
    */
   snapshot(): Uint8Array {
     const ids = [...this.#records.keys()].sort();
-    const w = new ByteWriter(64 + ids.length * 320).raw(SNAPSHOT_MAGIC).u8(SNAPSHOT_VERSION).u32(ids.length);
-    for (const id of ids) {
-      const r = this.#records.get(id)!;
-      w.string8(id)
-        .u8(r.guessLimit)
-        .u8(r.attempts)
-        .u8(r.locked ? 1 : 0);
-      w.raw(r.credentialNonce).bytes16(r.registrationRecord);
-      if (r.sealedBackupKey) w.u8(1).raw(r.sealedBackupKey);
-      else w.u8(0);
-    }
+    const w = new ByteWriter(64 + ids.length * 320).raw(snapshotHeader(ids.length));
+    for (const id of ids) writeRecord(w, id, this.#records.get(id)!);
     const body = w.finish();
     return new ByteWriter(body.length + 32).raw(body).raw(sha256(body)).finish();
+  }
+
+  /**
+   * The same bytes as snapshot() now, encoded in slices (RaftNode goes on meanwhile). Records are
+   * replaced, never changed in place, so a copy of the map taken here is the state as of this call.
+   */
+  async snapshotInSlices(): Promise<Uint8Array> {
+    const records = new Map(this.#records);
+    const hash = sha256.create();
+    const parts: Uint8Array[] = [];
+    const add = (part: Uint8Array) => {
+      hash.update(part);
+      parts.push(part);
+    };
+    await nextTurn(); // the copy is all this call does at once; sorting comes after
+    const ids = [...records.keys()].sort();
+    add(snapshotHeader(ids.length));
+    for await (const slice of inSlices(ids)) {
+      const w = new ByteWriter(slice.length * 320);
+      for (const id of slice) writeRecord(w, id, records.get(id)!);
+      add(w.finish());
+    }
+    parts.push(hash.digest());
+    return concatParts(parts);
   }
 
   /** Replaces the state with a snapshot's; on any defect throws and leaves the state as it was. */
@@ -227,4 +243,18 @@ function fresh(c: Extract<EscrowCommand, { op: 'register' }>): Omit<EscrowRecord
     attempts: 0,
     guessLimit: c.guessLimit,
   };
+}
+
+function snapshotHeader(count: number): Uint8Array {
+  return new ByteWriter(16).raw(SNAPSHOT_MAGIC).u8(SNAPSHOT_VERSION).u32(count).finish();
+}
+
+function writeRecord(w: ByteWriter, id: string, r: EscrowRecord): void {
+  w.string8(id)
+    .u8(r.guessLimit)
+    .u8(r.attempts)
+    .u8(r.locked ? 1 : 0);
+  w.raw(r.credentialNonce).bytes16(r.registrationRecord);
+  if (r.sealedBackupKey) w.u8(1).raw(r.sealedBackupKey);
+  else w.u8(0);
 }

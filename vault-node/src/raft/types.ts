@@ -125,6 +125,15 @@ export interface StateMachine {
   /** Called once per committed normal entry, strictly in log order. */
   apply(entry: Entry): Promise<Uint8Array> | Uint8Array;
   snapshot(): Promise<Uint8Array> | Uint8Array;
+  /**
+   * Optional, preferred by RaftNode: captures the state as of the last applied entry before it
+   * returns (a copy of the record map, say), then encodes that copy in slices that yield to the
+   * event loop. Applying and committing go on meanwhile; a state machine whose snapshot() encodes
+   * everything at once stops its member for as long as that takes, once every snapshotEntries
+   * commits (with a million records, longer than an election timeout). The bytes must be what
+   * snapshot() would have returned at the moment of the call.
+   */
+  snapshotInSlices?(): Promise<Uint8Array>;
   restore(data: Uint8Array): Promise<void> | void;
 }
 

@@ -127,6 +127,10 @@ export class ObservedEscrowStateMachine implements StateMachine {
     return this.inner.snapshot();
   }
 
+  snapshotInSlices(): Promise<Uint8Array> {
+    return this.inner.snapshotInSlices();
+  }
+
   restore(data: Uint8Array): void {
     this.inner.restore(data);
     this.#metrics.records.set(this.inner.size);

@@ -10,12 +10,31 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CHANNEL_MESSAGES, encodeBody, encodeEnvelope } from '../transport/codec.ts';
 import { envelopeDigest, RAFT_MESSAGES_PATH } from '../transport/http-transport.ts';
 import { Ed25519TestAuthenticator } from '../transport/test-authenticator.ts';
-import type { MemberId } from '../types.ts';
+import type { Entry, MemberId } from '../types.ts';
 import { NotLeaderError, ProposalDroppedError } from './errors.ts';
 import { encodeKvCommand, KvStateMachine } from './kv-state-machine.ts';
 import { RaftNode } from './raft-node.ts';
 
 const SEED = 'raft-node-test';
+
+/** The KV machine with a gate a test can hold shut on its sliced snapshot encoding. */
+class GatedKv extends KvStateMachine {
+  gate: Promise<void> | undefined;
+  lastIndex = 0;
+  captured: number | undefined;
+
+  override apply(entry: Entry): Uint8Array {
+    this.lastIndex = entry.index;
+    return super.apply(entry);
+  }
+
+  override async snapshotInSlices(): Promise<Uint8Array> {
+    this.captured = this.lastIndex;
+    const encoded = super.snapshotInSlices();
+    await this.gate;
+    return encoded;
+  }
+}
 const td = new TextDecoder();
 
 interface Member {
@@ -25,7 +44,7 @@ interface Member {
   app: express.Express;
   dir: string;
   registry: Registry;
-  sm: KvStateMachine;
+  sm: GatedKv;
   node: RaftNode | undefined;
   router: express.Router | undefined;
 }
@@ -58,7 +77,7 @@ async function fleet(ids: MemberId[], extra: MemberId[] = []) {
       app,
       dir: join(root, id),
       registry: new Registry(),
-      sm: new KvStateMachine(),
+      sm: new GatedKv(),
       node: undefined,
       router: undefined,
     });
@@ -67,7 +86,7 @@ async function fleet(ids: MemberId[], extra: MemberId[] = []) {
   const start = async (id: MemberId, join = false) => {
     const m = members.get(id)!;
     m.registry = new Registry();
-    m.sm = new KvStateMachine();
+    m.sm = new GatedKv();
     m.node = await RaftNode.start({
       id,
       peers,
@@ -167,6 +186,28 @@ describe('RaftNode (real core, real disk, real HTTP, in one process)', () => {
     const metrics = await l2.registry.metrics();
     expect(metrics).toMatch(/keyfleet_vault_raft_proposals_committed_total 1\b/);
     expect(metrics).toMatch(/keyfleet_vault_raft_fsync_duration_seconds_count [1-9]/);
+  });
+
+  it('keeps committing while a state-machine snapshot is being encoded, then compacts to it', async () => {
+    const ids = ['e1', 'e2', 'e3'];
+    const f = await fleet(ids);
+    for (const id of ids) await f.start(id);
+    const l = await f.leader();
+    let open!: () => void;
+    l.sm.gate = new Promise((r) => {
+      open = r;
+    });
+    // snapshotEntries is 50: these start the leader's snapshot, which stays encoding.
+    for (let i = 0; i < 60; i++) await l.node!.propose(put(`a${i}`, String(i)));
+    await eventually(() => l.sm.captured !== undefined);
+    const captured = l.sm.captured!;
+    // The Ready loop goes on meanwhile: more proposals commit, the log is not compacted yet.
+    await Promise.all(Array.from({ length: 60 }, (_, i) => l.node!.propose(put(`b${i}`, String(i)))));
+    expect(l.sm.kv.get('b59')).toBe('59');
+    expect(l.node!.status().snapshotIndex).toBe(0);
+    open();
+    await eventually(() => l.node!.status().snapshotIndex >= captured);
+    expect(await l.registry.metrics()).toMatch(/keyfleet_vault_raft_proposals_committed_total 120\b/);
   });
 
   it('transfers leadership, and adds, promotes and removes a member', async () => {

@@ -118,8 +118,10 @@ export class RaftNode {
   private role: Role = 'follower';
   private membership: Membership;
   private driving: Promise<void> | undefined;
-  /** A snapshot being written in the background (maybeSnapshot). */
+  /** A snapshot being encoded or written in the background (maybeSnapshot, compactToEncoded). */
   private snapshotting: Promise<void> | undefined;
+  /** A snapshot the state machine has encoded, for the loop to compact the log to. */
+  private encoded: { index: number; data: Uint8Array } | undefined;
   private again = false;
   private scheduled = false;
   private stopped = false;
@@ -371,11 +373,14 @@ export class RaftNode {
   }
 
   private async loop(): Promise<void> {
-    while (!this.stopped && this.core.hasReady()) {
+    for (;;) {
+      // Between Readies: the core's log is compacted only here, never while a Ready is handled.
+      this.compactToEncoded();
+      if (this.stopped || !this.core.hasReady()) return;
       const rd = this.core.ready();
       await this.handle(rd);
       this.core.advance(rd);
-      await this.maybeSnapshot();
+      this.maybeSnapshot();
     }
   }
 
@@ -464,23 +469,49 @@ export class RaftNode {
     this.releaseApplied();
   }
 
-  private async maybeSnapshot(): Promise<void> {
-    if (this.snapshotting || this.applied - this.snapshotIndex < this.snapshotEntries) return;
+  /**
+   * Every snapshotEntries applied entries: has the state machine capture its state as of now and
+   * encode it in the background (snapshotInSlices when it has it), while the loop goes on.
+   */
+  private maybeSnapshot(): void {
+    if (this.snapshotting || this.encoded || this.applied - this.snapshotIndex < this.snapshotEntries) return;
     const index = this.applied;
-    const snapshot = this.core.compact(index, await this.sm.snapshot());
-    this.snapshotIndex = index; // the core's log now starts there
+    const data = this.sm.snapshotInSlices ? this.sm.snapshotInSlices() : this.sm.snapshot();
+    this.inBackground(
+      Promise.resolve(data).then((d) => {
+        this.encoded = { index, data: d };
+      }),
+    );
+  }
+
+  /** Compacts the core's log to an encoded snapshot and writes it to disk in the background. */
+  private compactToEncoded(): void {
+    const e = this.encoded;
+    if (!e || this.snapshotting) return;
+    this.encoded = undefined;
+    if (e.index <= this.snapshotIndex) return; // a snapshot from the leader overtook it
+    const snapshot = this.core.compact(e.index, e.data);
+    this.snapshotIndex = e.index; // the core's log now starts there
     // Written while the loop goes on: a snapshot file and its fsyncs held up every proposal for as
     // long as they took (a p99 spike every snapshotEntries commits). The log keeps every entry the
     // snapshot covers until the file is durable (storage compacts only after), so a crash
     // meanwhile recovers from the log; the core already serves the snapshot from memory.
-    this.snapshotting = this.storage
-      .saveSnapshot(snapshot)
-      .then(() => this.log('info', 'took a snapshot and compacted the log', { index }))
-      .catch((e: unknown) => this.fatal(e instanceof Error ? e : new Error(String(e))))
+    this.inBackground(
+      this.storage
+        .saveSnapshot(snapshot)
+        .then(() => this.log('info', 'took a snapshot and compacted the log', { index: e.index })),
+    );
+  }
+
+  /** Runs one snapshot step in the background; the loop looks again when it is done. */
+  private inBackground(work: Promise<void>): void {
+    const running: Promise<void> = work
+      .catch((err: unknown) => this.fatal(err instanceof Error ? err : new Error(String(err))))
       .finally(() => {
-        this.snapshotting = undefined;
+        if (this.snapshotting === running) this.snapshotting = undefined;
         this.schedule();
       });
+    this.snapshotting = running;
   }
 
   private onSoftState(leader: MemberId | null, role: Role): void {
