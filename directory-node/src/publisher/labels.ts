@@ -1,5 +1,6 @@
 // VRF label derivation for a batch. Each update costs one or two labels, each one
-// variable-base scalar multiplication (the sdk's, on libsodium), so the publisher spreads
+// variable-base scalar multiplication (the sdk's fast VRF backend: curve25519-dalek WASM if
+// built, else libsodium; sdk/src/vrf/backend.ts), so the publisher spreads
 // them over worker threads.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';

@@ -1,12 +1,14 @@
 /**
  * Label derivation through the VRF, as akd does it: the tree label of (username, version,
  * freshness) is the first 32 bytes of ECVRF(vrfInput(username, freshness, version)),
- * with length 256. The VRF runs on libsodium (vrf/libsodium.ts, cross-checked against the
- * @noble reference in vrf/ecvrf.ts): publishers derive a label per leaf and clients verify
+ * with length 256. The VRF runs on the sdk's fast backend (vrf/backend.ts: curve25519-dalek WASM
+ * if built, else libsodium; both cross-checked against the @noble reference in vrf/ecvrf.ts):
+ * publishers derive a label per leaf and clients verify
  * three VRF proofs per lookup, so this is the hot path of both.
  */
+
+import { vrfEvaluateFast, vrfProveFast, vrfVerifyFast } from '../vrf/backend.ts';
 import { VrfError, type VrfPublicKey, type VrfSecretKey, vrfProofToHash } from '../vrf/ecvrf.ts';
-import { vrfEvaluateLibsodium, vrfProveLibsodium, vrfVerifyLibsodium } from '../vrf/libsodium.ts';
 import { AkdError } from './errors.ts';
 import { formatLabel, labelEquals, type NodeLabel } from './label.ts';
 import { type Freshness, vrfInput } from './whatsapp-v1.ts';
@@ -22,7 +24,7 @@ export function deriveNodeLabel(
   freshness: Freshness,
   version: bigint,
 ): NodeLabel {
-  return labelFromOutput(vrfEvaluateLibsodium(vrfKey, vrfInput(username, freshness, version)));
+  return labelFromOutput(vrfEvaluateFast(vrfKey, vrfInput(username, freshness, version)));
 }
 
 /** Server side: the node label and its 80-byte VRF proof. */
@@ -32,7 +34,7 @@ export function proveNodeLabel(
   freshness: Freshness,
   version: bigint,
 ): { label: NodeLabel; proof: Uint8Array } {
-  const proof = vrfProveLibsodium(vrfKey, vrfInput(username, freshness, version));
+  const proof = vrfProveFast(vrfKey, vrfInput(username, freshness, version));
   return { label: labelFromOutput(vrfProofToHash(proof)), proof };
 }
 
@@ -56,7 +58,7 @@ export function verifyNodeLabel(
 ): void {
   let beta: Uint8Array;
   try {
-    beta = vrfVerifyLibsodium(vrfPublicKey, proof, vrfInput(username, freshness, version));
+    beta = vrfVerifyFast(vrfPublicKey, proof, vrfInput(username, freshness, version));
   } catch (e) {
     if (e instanceof VrfError) {
       throw new AkdError(

@@ -33,9 +33,9 @@ import {
   type VrfPublicKey,
   type VrfSecretKey,
   vrfPublicKey,
-  vrfSecretKey,
   vrfVerify,
 } from './ecvrf.ts';
+import { keyScalars } from './key-scalars.ts';
 import { ShortScalarTable } from './short-scalar-table.ts';
 import {
   add,
@@ -110,28 +110,9 @@ export function encodeToCurveTaiBytes(publicKey: Uint8Array, alpha: Uint8Array):
   return read(H);
 }
 
-/** A secret key's scalars as libsodium takes them, computed once per key. */
-type SodiumScalars = { readonly x: Uint8Array; readonly eightX: Uint8Array; readonly key: VrfSecretKey };
-const scalars = new WeakMap<VrfSecretKey, SodiumScalars>();
-
-function sodiumScalars(secretKey: Uint8Array | VrfSecretKey): SodiumScalars {
-  const key = vrfSecretKey(secretKey);
-  let s = scalars.get(key);
-  if (s === undefined) {
-    s = {
-      x: numberToBytesLE(key.scalar, 32),
-      // 8*Gamma = 8x*H, and H has order L
-      eightX: numberToBytesLE((8n * key.scalar) % L, 32),
-      key,
-    };
-    scalars.set(key, s);
-  }
-  return s;
-}
-
 /** = vrfEvaluate: the 64-byte output for `alpha`, without a proof. */
 export function vrfEvaluateLibsodium(secretKey: Uint8Array | VrfSecretKey, alpha: Uint8Array): Uint8Array {
-  const s = sodiumScalars(secretKey);
+  const s = keyScalars(secretKey);
   encodeToCurve(s.key.publicKey.bytes, alpha);
   write(SCALAR, s.eightX);
   const ok = mulNoclamp(T, SCALAR, H);
@@ -144,7 +125,7 @@ export function vrfEvaluateLibsodium(secretKey: Uint8Array | VrfSecretKey, alpha
 
 /** = vrfProve: the same 80 bytes (the proof is deterministic). */
 export function vrfProveLibsodium(secretKey: Uint8Array | VrfSecretKey, alpha: Uint8Array): Uint8Array {
-  const sk = sodiumScalars(secretKey);
+  const sk = keyScalars(secretKey);
   const pk = sk.key.publicKey.bytes;
   encodeToCurve(pk, alpha);
   const h = read(H);

@@ -21,6 +21,9 @@
 //!
 //! Constant time in the scalar: `mul` and `mul_base` (secret x and nonce k); they wipe slot S.
 //! Variable time: `sub_mul_vartime` and `sub_mul_base_vartime` (verification: s, c public).
+//! They negate the point, not the scalar: scalars are reduced mod L, and (L - c)*Q differs
+//! from -c*Q when Q has a torsion component (a forged Y or Gamma); the verdicts must be the
+//! reference's in the full group.
 use curve25519_dalek::constants::ED25519_BASEPOINT_TABLE;
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
@@ -101,7 +104,7 @@ pub extern "C" fn mul_base() -> i32 {
 pub extern "C" fn sub_mul_vartime() -> i32 {
     match (decode(P), decode(Q)) {
         (Some(p), Some(q)) => {
-            let r = EdwardsPoint::vartime_multiscalar_mul([scalar(S), -scalar(C)], [p, q]);
+            let r = EdwardsPoint::vartime_multiscalar_mul([scalar(S), scalar(C)], [p, -q]);
             write_point(&r);
             1
         }
@@ -114,7 +117,7 @@ pub extern "C" fn sub_mul_vartime() -> i32 {
 pub extern "C" fn sub_mul_base_vartime() -> i32 {
     match decode(Q) {
         Some(q) => {
-            let r = EdwardsPoint::vartime_double_scalar_mul_basepoint(&-scalar(C), &q, &scalar(S));
+            let r = EdwardsPoint::vartime_double_scalar_mul_basepoint(&scalar(C), &-q, &scalar(S));
             write_point(&r);
             1
         }
