@@ -8,6 +8,15 @@
 ARG NODE_BUILD_IMAGE=node:24-bookworm-slim
 ARG NODE_RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot
 
+# curve25519-dalek WASM for the sdk's VRF hot paths (sdk/wasm/curve25519; without it the sdk
+# falls back to libsodium). Debian's rustc 1.63 and wasm32 std, the crate's lock resolved for them;
+# fetches crates from crates.io. (Not built in CI here: no Docker engine on the dev machines.)
+FROM debian:bookworm AS curve-wasm
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends rustc cargo libstd-rust-dev-wasm32 ca-certificates >/dev/null
+WORKDIR /crate
+COPY sdk/wasm/curve25519/ ./
+RUN cargo build --release --locked --target wasm32-unknown-unknown
+
 FROM ${NODE_BUILD_IMAGE} AS deps
 ARG COMPONENT
 RUN test -n "${COMPONENT}" || (echo "build with --build-arg COMPONENT=vault-node|directory-node|operator" && false)
@@ -38,6 +47,7 @@ COPY --from=deps /app/package.json ./
 COPY crds ./crds
 COPY sdk/package.json ./sdk/
 COPY sdk/src ./sdk/src
+COPY --from=curve-wasm /crate/target/wasm32-unknown-unknown/release/keyfleet_curve25519.wasm ./sdk/wasm/dist/curve25519.wasm
 COPY ${COMPONENT}/package.json ./${COMPONENT}/
 COPY ${COMPONENT}/src ./${COMPONENT}/src
 WORKDIR /app/${COMPONENT}
