@@ -43,8 +43,11 @@ import {
   lookupVerify,
   verifyConsecutiveAppendOnly,
 } from '../../sdk/src/akd/index.ts';
+import { vrfBackend } from '../../sdk/src/vrf/backend.ts';
+import { vrfEvaluateDalek, vrfProveDalek, vrfVerifyDalek } from '../../sdk/src/vrf/dalek.ts';
+import { dalekCurve } from '../../sdk/src/vrf/dalek-wasm.ts';
 import { vrfProve, vrfPublicKey, vrfSecretKey, vrfVerify } from '../../sdk/src/vrf/ecvrf.ts';
-import { vrfProveLibsodium, vrfVerifyLibsodium } from '../../sdk/src/vrf/libsodium.ts';
+import { vrfEvaluateLibsodium, vrfProveLibsodium, vrfVerifyLibsodium } from '../../sdk/src/vrf/libsodium.ts';
 import {
   auditFixtures,
   b64,
@@ -152,14 +155,34 @@ const sk = vrfSecretKey(hexToBytes(v0.sk));
 const alpha = hexToBytes(v0.alpha);
 const pi = vrfProve(sk, alpha);
 const pk = vrfPublicKey(hexToBytes(v0.pk));
-// The sdk's libsodium backend (what the akd verifiers use), and the @noble reference.
+// The sdk's backends side by side: the akd verifiers and label derivation use the active one
+// (sdk/src/vrf/backend.ts: dalek if sdk/wasm/dist/curve25519.wasm is built, else libsodium).
+console.log(`VRF backend in use by the akd verifiers: ${vrfBackend}`);
+if (dalekCurve !== undefined) {
+  figure(
+    'vrf prove, dalek',
+    time(() => vrfProveDalek(sk, alpha), iterations * 5),
+  );
+  figure(
+    'vrf verify, dalek',
+    time(() => vrfVerifyDalek(pk, pi, alpha), iterations * 5),
+  );
+  figure(
+    'vrf label (evaluate), dalek',
+    time(() => vrfEvaluateDalek(sk, alpha), iterations * 5),
+  );
+}
 figure(
-  'vrf prove',
+  'vrf prove, libsodium',
   time(() => vrfProveLibsodium(sk, alpha), iterations * 5),
 );
 figure(
-  'vrf verify',
+  'vrf verify, libsodium',
   time(() => vrfVerifyLibsodium(pk, pi, alpha), iterations * 5),
+);
+figure(
+  'vrf label (evaluate), libsodium',
+  time(() => vrfEvaluateLibsodium(sk, alpha), iterations * 5),
 );
 figure(
   'vrf prove, @noble reference',
@@ -177,7 +200,7 @@ for (const f of L.lookups) {
   const key = vrfPublicKey(directoryKey(L.directories, f.directory));
   const root = hexToBytes(f.root_hash);
   const user = hexToBytes(f.username);
-  const name = `lookup verify ${f.directory} ${f.username_utf8} v${f.expected.version}`;
+  const name = `lookup verify (${vrfBackend}) ${f.directory} ${f.username_utf8} v${f.expected.version}`;
   figure(
     name,
     time(() => lookupVerify(key, root, BigInt(f.epoch), user, decodeLookupProof(bytes))),
