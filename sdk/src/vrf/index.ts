@@ -1,2 +1,3 @@
+export * from './backend.ts';
 export * from './ecvrf.ts';
 export * from './libsodium.ts';

@@ -4,6 +4,7 @@ import { sha512 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { describe, expect, it } from 'vitest';
 import { primitivesFixtures } from '../../../test/interop/load.ts';
+import { forgedProof, malformedProofs, T2, T8 } from './adversarial-proofs.ts';
 import {
   challengeBytes,
   encodeToCurveTai,
@@ -126,44 +127,7 @@ describe('libsodium ECVRF backend: the same bytes as the @noble reference', () =
     return [verdict(() => vrfVerify(pk, pi, alpha)), verdict(() => vrfVerifyLibsodium(pk, pi, alpha))];
   }
 
-  /**
-   * A proof valid for the reference under any public key Y (possibly with a torsion component)
-   * and any Gamma = x*H + gammaTorsion: the prover does not know the discrete log of Y, so it
-   * computes U = k*B - c*(Y - x*B) for the c it guesses modulo 8, and retries until the guess
-   * is right (one in eight).
-   */
-  function forgedProof(
-    x: bigint,
-    pk: InstanceType<typeof Point>,
-    alpha: Uint8Array,
-    gammaTorsion: InstanceType<typeof Point>,
-  ): Uint8Array {
-    const H = encodeToCurveTai(pk.toBytes(), alpha);
-    const gamma = H.multiply(x).add(gammaTorsion);
-    const yTorsion = pk.subtract(Point.BASE.multiply(x));
-    for (let tries = 0; tries < 400; tries++) {
-      const k = (bytesToNumberLE(sha512(random(32))) % (L - 1n)) + 1n;
-      const guess = BigInt(tries % 8);
-      const U = Point.BASE.multiply(k).subtract(yTorsion.multiplyUnsafe(guess));
-      const V = H.multiply(k).subtract(gammaTorsion.multiplyUnsafe(guess));
-      const c = challengeBytes([pk.toBytes(), H.toBytes(), gamma.toBytes(), U.toBytes(), V.toBytes()]);
-      if (BigInt(c[0]! & 7) !== guess) continue;
-      const pi = new Uint8Array(VRF_PROOF_BYTES);
-      pi.set(gamma.toBytes(), 0);
-      pi.set(c, 32);
-      pi.set(numberToBytesLE((k + bytesToNumberLE(c) * x) % L, 32), 48);
-      return pi;
-    }
-    throw new Error('no matching challenge in 400 tries');
-  }
-
   it('gives the reference verdict on adversarial proofs: torsion in Y and Gamma, s >= L, non-canonical and small-order Gamma, zero scalars', () => {
-    const p = Point.CURVE().p;
-    const T2 = Point.fromAffine({ x: 0n, y: p - 1n });
-    // a point of order 8
-    const T8 = Point.fromBytes(
-      hexToBytes('26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05'),
-    );
     expect(T8.multiplyUnsafe(4n).is0()).toBe(false);
     const sk = vrfSecretKey(ed25519.utils.randomSecretKey());
     const alpha = random(12);
@@ -192,29 +156,7 @@ describe('libsodium ECVRF backend: the same bytes as the @noble reference', () =
     }
     const honest = vrfProve(sk, alpha);
     const pk = sk.publicKey.bytes;
-    const withGamma = (gamma: Uint8Array) => {
-      const pi = honest.slice();
-      pi.set(gamma, 0);
-      return pi;
-    };
-    // s + L (akd reduces it and accepts)
-    const sPlusL = honest.slice();
-    sPlusL.set(numberToBytesLE(bytesToNumberLE(honest.subarray(48)) + L, 32), 48);
-    cases.push({ what: 's + L', pk, pi: sPlusL, alpha });
-    // y + p for y = 2: a non-canonical encoding (akd's decoder would reduce it)
-    const nonCanonical = numberToBytesLE(p + 2n, 32);
-    cases.push({ what: 'non-canonical Gamma', pk, pi: withGamma(nonCanonical), alpha });
-    cases.push({ what: 'identity Gamma', pk, pi: withGamma(Point.ZERO.toBytes()), alpha });
-    cases.push({ what: 'order-8 Gamma', pk, pi: withGamma(T8.toBytes()), alpha });
-    cases.push({ what: 'Gamma not on the curve', pk, pi: withGamma(numberToBytesLE(2n, 32)), alpha });
-    const zeroC = honest.slice();
-    zeroC.fill(0, 32, 48);
-    cases.push({ what: 'c = 0', pk, pi: zeroC, alpha });
-    const zeroS = honest.slice();
-    zeroS.fill(0, 48, 80);
-    cases.push({ what: 's = 0', pk, pi: zeroS, alpha });
-    for (let i = 0; i < 6; i++)
-      cases.push({ what: `random bytes ${i}`, pk, pi: random(VRF_PROOF_BYTES), alpha });
+    for (const c of malformedProofs(honest)) cases.push({ ...c, pk, alpha });
     for (const c of cases) {
       const [ref, sodium] = verdicts(c.pk, c.pi, c.alpha);
       expect(sodium, c.what).toBe(ref);
