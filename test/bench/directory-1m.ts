@@ -27,6 +27,7 @@ import { loadAverage, peakRssMiB } from '../../directory-node/src/testing/cpu-cl
 import { whatsappV1Hasher } from '../../directory-node/src/tree/hasher.ts';
 import { decodeLookupProof, encodeLookupProof } from '../../sdk/src/akd/codec.ts';
 import { lookupVerify } from '../../sdk/src/akd/verify.ts';
+import { vrfBackend } from '../../sdk/src/vrf/backend.ts';
 import { percentile, report } from './report.ts';
 
 const { values } = parseArgs({
@@ -60,7 +61,9 @@ await directory.init();
 const { storage, vrf } = directory;
 const publishEpoch = (ids: readonly number[], value: (i: number) => string) => directory.publish(ids, value);
 
-console.log(`${threads} VRF worker thread(s), batches of ${batch}, ${loadAverage()}`);
+console.log(
+  `${threads} VRF worker thread(s) on the ${vrfBackend} backend, batches of ${batch}, ${loadAverage()}`,
+);
 let users = 0;
 let publishSeconds = 0;
 let publishCpuMs = 0;
