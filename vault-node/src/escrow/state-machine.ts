@@ -19,11 +19,11 @@ import {
   USER_ID_PATTERN,
 } from '@keyfleet/sdk/backup/crypto';
 import { ByteReader, ByteWriter, DecodeError } from '@keyfleet/sdk/bytes';
-import { ctEqual } from '@keyfleet/sdk/hsm/bytes';
+import { concatBytes, ctEqual } from '@keyfleet/sdk/hsm/bytes';
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { CommittedAttempt } from '../hsm/attempt-ledger.ts';
 import { SEALED_BACKUP_KEY_BYTES } from '../hsm/opaque-engine.ts';
-import { concatParts, inSlices, nextTurn } from '../raft/slices.ts';
+import { inSlices, nextTurn } from '../raft/slices.ts';
 import type { Entry, StateMachine } from '../raft/types.ts';
 import { decodeCommand, type EscrowCommand, encodeResult, MAX_GUESS_LIMIT } from './commands.ts';
 
@@ -182,7 +182,7 @@ export class EscrowStateMachine implements StateMachine {
       add(w.finish());
     }
     parts.push(hash.digest());
-    return concatParts(parts);
+    return concatBytes(...parts);
   }
 
   /** Replaces the state with a snapshot's; on any defect throws and leaves the state as it was. */

@@ -17,16 +17,3 @@ export async function* inSlices<T>(items: Iterable<T>, size = 2048): AsyncGenera
   }
   if (slice.length > 0) yield slice;
 }
-
-/** One array holding the parts one after another. */
-export function concatParts(parts: readonly Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}

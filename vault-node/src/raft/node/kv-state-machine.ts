@@ -1,7 +1,8 @@
 // A small replicated key-value store with counters: the state machine the runnable entry
 // (main.ts) serves, for the real-process tests and benchmarks. Commands are JSON.
 
-import { concatParts, inSlices } from '../slices.ts';
+import { concatBytes } from '@keyfleet/sdk/hsm/bytes';
+import { inSlices } from '../slices.ts';
 import type { Entry, StateMachine } from '../types.ts';
 
 export type KvCommand = { op: 'put'; key: string; value: string } | { op: 'incr'; key: string };
@@ -81,5 +82,5 @@ async function encodeInSlices(kv: Map<string, string>, counters: Map<string, num
     separator = ',';
   }
   parts.push(te.encode(`],"counters":${JSON.stringify([...counters])}}`));
-  return concatParts(parts);
+  return concatBytes(...parts);
 }
