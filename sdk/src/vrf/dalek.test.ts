@@ -19,7 +19,6 @@ import {
 } from './ecvrf.ts';
 
 const Point = ed25519.Point;
-const _L = Point.CURVE().n;
 const p = Point.CURVE().p;
 const random = (n: number) => crypto.getRandomValues(new Uint8Array(n));
 
